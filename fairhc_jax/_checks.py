@@ -1,0 +1,211 @@
+"""Input validation shared by the public entry points.
+
+Every public function validates its arguments here, in Python, *before* any
+tracing, and raises with one message format::
+
+    "<function>: <argument> must <expectation>, got <what came>"
+
+Value checks (finiteness, symmetry, ranges) need concrete arrays; when an
+argument is a JAX tracer (the caller wrapped our function in ``jit`` or
+``vmap``) only the static checks (ndim, shape, dtype kind) run, and the
+value checks are the caller's responsibility.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def is_concrete(x: Any) -> bool:
+  """True when ``x`` holds values (not a tracer inside jit/vmap/grad)."""
+  return not isinstance(x, jax.core.Tracer)
+
+
+def fail(fn: str, arg: str, expected: str, got: Any, exc=ValueError):
+  """Raises ``exc`` with the library's message format."""
+  raise exc(f"{fn}: {arg} must {expected}, got {got}")
+
+
+def describe(x: Any) -> str:
+  """A short description of an argument for error messages."""
+  if hasattr(x, "shape") and hasattr(x, "dtype"):
+    return f"array of shape {tuple(x.shape)} and dtype {x.dtype}"
+  if isinstance(x, (list, tuple)):
+    return f"{type(x).__name__} of length {len(x)}"
+  return repr(x)
+
+
+def as_array(fn: str, arg: str, x: Any):
+  """Converts array-likes to a JAX array, keeping tracers as they are."""
+  if isinstance(x, jax.core.Tracer):
+    return x
+  if x is None:
+    fail(fn, arg, "be an array", "None", TypeError)
+  try:
+    arr = np.asarray(x) if not isinstance(x, jax.Array) else x
+  except Exception:  # pragma: no cover - exotic inputs
+    fail(fn, arg, "be array-like", type(x).__name__, TypeError)
+  if arr.dtype == object or arr.dtype.kind not in "biuf":
+    fail(fn, arg, "be a numeric array", describe(arr), TypeError)
+  return jnp.asarray(arr)
+
+
+def float_dtype():
+  """The default float dtype: float64 under x64, else float32."""
+  return jnp.result_type(float)
+
+
+def as_float(fn: str, arg: str, x: Any):
+  """A float array (float32, or float64 under x64; float inputs keep their dtype)."""
+  arr = as_array(fn, arg, x)
+  if not jnp.issubdtype(arr.dtype, jnp.floating):
+    arr = arr.astype(float_dtype())
+  return arr
+
+
+def check_ndim(fn: str, arg: str, x, ndim: int, legend: str):
+  if x.ndim != ndim:
+    fail(fn, arg, f"be {ndim}-D ({legend})", f"shape {tuple(x.shape)}")
+
+
+@jax.jit
+def _matrix_summary(d):
+  """One pass over a square matrix: (all finite, min, max |D - D^T|, max |diag|, max |D|)."""
+  finite = jnp.all(jnp.isfinite(d))
+  asym = jnp.max(jnp.abs(d - d.T))
+  diag = jnp.max(jnp.abs(jnp.diagonal(d)))
+  return finite, jnp.min(d), asym, diag, jnp.max(jnp.abs(d))
+
+
+def check_square_matrix(
+    fn: str,
+    arg: str,
+    m: Any,
+    *,
+    kind: str = "distance",
+    zero_diagonal: bool = False,
+):
+  """Validates a square, symmetric, finite, non-negative matrix.
+
+  Args:
+    fn: public function name, for the message.
+    arg: argument name, for the message.
+    m: ``float[n, n]`` matrix.
+    kind: "distance" or "similarity", for the message.
+    zero_diagonal: also require a zero diagonal.
+
+  Returns:
+    The matrix as a float JAX array.
+  """
+  m = as_float(fn, arg, m)
+  if m.ndim != 2 or m.shape[0] != m.shape[1]:
+    fail(fn, arg, f"be a square {kind} matrix float[n, n]",
+         f"shape {tuple(m.shape)}")
+  if m.shape[0] == 0:
+    fail(fn, arg, f"be a non-empty {kind} matrix", "shape (0, 0)")
+  if not is_concrete(m):
+    return m
+  finite, lo, asym, diag, scale = (np.asarray(v) for v in _matrix_summary(m))
+  if not bool(finite):
+    fail(fn, arg, f"be finite (a {kind} matrix)", "NaN or infinite entries")
+  if float(lo) < 0:
+    fail(fn, arg, f"be non-negative (a {kind} matrix)",
+         f"minimum entry {float(lo):.6g}")
+  tol = 1e-5 if m.dtype == jnp.float32 else 1e-12
+  if float(asym) > tol * max(float(scale), 1e-30):
+    fail(fn, arg, f"be symmetric (a {kind} matrix)",
+         f"max |{arg}[i, j] - {arg}[j, i]| = {float(asym):.6g}")
+  if zero_diagonal and float(diag) > tol * max(float(scale), 1e-30):
+    fail(fn, arg, "have a zero diagonal", f"max |diagonal| = {float(diag):.6g}")
+  return m
+
+
+def check_points(fn: str, arg: str, x: Any):
+  """Validates a finite point matrix ``float[n, d]``; returns it as floats."""
+  x = as_float(fn, arg, x)
+  if x.ndim != 2:
+    fail(fn, arg, "be a 2-D point matrix float[n, d]", f"shape {tuple(x.shape)}")
+  if x.shape[0] == 0:
+    fail(fn, arg, "hold at least one point", f"shape {tuple(x.shape)}")
+  if is_concrete(x) and not bool(jnp.all(jnp.isfinite(x))):
+    bad = np.argwhere(~np.isfinite(np.asarray(x)))[0]
+    fail(fn, arg, "be finite", f"a NaN or infinite value at row {bad[0]}, column {bad[1]}")
+  return x
+
+
+def check_colors(
+    fn: str,
+    arg: str,
+    colors: Any,
+    n: int,
+    num_colors: Optional[int] = None,
+    *,
+    batched: bool = True,
+):
+  """Validates a colouring ``int[n]`` (or a batch ``int[B, n]`` if ``batched``).
+
+  Returns:
+    ``(colors as int32 array, num_colors)``; ``num_colors`` defaults to
+    ``max(colors) + 1`` when concrete.
+  """
+  c = as_array(fn, arg, colors)
+  if not jnp.issubdtype(c.dtype, jnp.integer) and not jnp.issubdtype(c.dtype, jnp.bool_):
+    if is_concrete(c) and bool(jnp.all(c == jnp.round(c))):
+      pass
+    else:
+      fail(fn, arg, "hold integer colours", describe(c), TypeError)
+  ok_ndim = (1, 2) if batched else (1,)
+  if c.ndim not in ok_ndim:
+    legend = "int[n] or a batch int[B, n]" if batched else "int[n]"
+    fail(fn, arg, f"be {legend}", f"shape {tuple(c.shape)}")
+  if c.shape[-1] != n:
+    fail(fn, arg, f"have one colour per leaf (length {n})",
+         f"length {c.shape[-1]}")
+  c = c.astype(jnp.int32)
+  if num_colors is not None:
+    num_colors = check_positive_int(fn, "num_colors", num_colors)
+  if is_concrete(c):
+    lo = int(jnp.min(c)) if c.size else 0
+    hi = int(jnp.max(c)) if c.size else 0
+    if num_colors is None:
+      num_colors = hi + 1
+    if lo < 0 or hi >= num_colors:
+      bad = lo if lo < 0 else hi
+      fail(fn, arg, f"hold colours in [0, {num_colors})", f"colour {bad}")
+  elif num_colors is None:
+    fail(fn, "num_colors", "be given when colours are traced", "None")
+  return c, int(num_colors)
+
+
+def check_weights(fn: str, arg: str, weights: Any, n: int):
+  """Validates integer vertex weights ``int[n]`` >= 1; None means all ones."""
+  if weights is None:
+    return None
+  w = as_array(fn, arg, weights)
+  if w.ndim != 1 or w.shape[0] != n:
+    fail(fn, arg, f"be int[{n}] (one weight per point)", f"shape {tuple(w.shape)}")
+  if is_concrete(w):
+    wn = np.asarray(w)
+    if not np.all(np.isfinite(wn)) or not np.all(wn == np.round(wn)):
+      fail(fn, arg, "hold positive integers", "non-integer values")
+    if wn.size and wn.min() < 1:
+      fail(fn, arg, "hold positive integers", f"minimum {wn.min()}")
+  return w
+
+
+def check_positive_int(fn: str, arg: str, v: Any, minimum: int = 1) -> int:
+  if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+    fail(fn, arg, f"be an integer >= {minimum}", repr(v), TypeError)
+  if v < minimum:
+    fail(fn, arg, f"be an integer >= {minimum}", repr(v))
+  return int(v)
+
+
+def check_choice(fn: str, arg: str, v: Any, options) -> Any:
+  if v not in options:
+    fail(fn, arg, "be one of " + ", ".join(repr(o) for o in options), repr(v))
+  return v
