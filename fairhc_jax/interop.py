@@ -105,12 +105,12 @@ def _check_linkage(fn: str, z: np.ndarray) -> np.ndarray:
   n = r + 1
   if not np.all(np.isfinite(z)):
     i, j = np.argwhere(~np.isfinite(z))[0]
-    _checks.fail(fn, "Z", "be finite", f"Z[{i}, {j}] = {z[i, j]}")
+    _checks.fail(fn, "Z", "be finite", f"Z[{i}, {j}] = {float(z[i, j])}")
   labels = z[:, :2]
   if np.any(labels != np.round(labels)):
     i, j = np.argwhere(labels != np.round(labels))[0]
     _checks.fail(fn, "Z", "hold integer cluster labels in columns 0 and 1",
-                 f"Z[{i}, {j}] = {z[i, j]!r}")
+                 f"Z[{i}, {j}] = {float(z[i, j])!r}")
   if np.any(labels < 0):
     i, j = np.argwhere(labels < 0)[0]
     _checks.fail(fn, "Z", "hold non-negative cluster labels",
@@ -118,11 +118,11 @@ def _check_linkage(fn: str, z: np.ndarray) -> np.ndarray:
   if np.any(z[:, 2] < 0):
     i = int(np.flatnonzero(z[:, 2] < 0)[0])
     _checks.fail(fn, "Z", "hold non-negative merge heights (column 2)",
-                 f"Z[{i}, 2] = {z[i, 2]!r}")
+                 f"Z[{i}, 2] = {float(z[i, 2])!r}")
   if np.any(z[:, 3] < 0):
     i = int(np.flatnonzero(z[:, 3] < 0)[0])
     _checks.fail(fn, "Z", "hold non-negative cluster sizes (column 3)",
-                 f"Z[{i}, 3] = {z[i, 3]!r}")
+                 f"Z[{i}, 3] = {float(z[i, 3])!r}")
   if np.any(z[:, 3] > n):
     i = int(np.flatnonzero(z[:, 3] > n)[0])
     _checks.fail(fn, "Z", f"hold cluster sizes at most n = {n} (column 3)",
@@ -211,7 +211,7 @@ def _checked_parent(fn: str, h: Any) -> np.ndarray:
   try:
     validate(h)
   except ValueError as err:
-    detail = str(err).split(", got ", 1)[-1]
+    detail = str(err).partition(", got")[2].lstrip(": ")
     raise ValueError(f"{fn}: h must be a valid hierarchy, got {detail}") from err
   return np.asarray(h.parent).astype(np.int64)
 
@@ -228,12 +228,14 @@ def to_linkage(h: Hierarchy) -> np.ndarray:
     are exactly those of ``h`` (every pair split at the node still meets at
     its height), and heights stay monotone wherever they were. A binary tree
     gets exactly one row per internal node.
-  * Rows are ordered by the largest height in each merge's subtree, ties by
-    node index (a merge's extra rows just before it). This is a valid merge
-    order for any heights, and for heights that never decrease towards the
-    root it sorts ``Z[:, 2]`` ascending
+  * Rows are ordered by the largest height in each merge's subtree (the
+    merge's own height included), ties by node index, a node's extra merges
+    just before it. This is a valid merge order for any heights; for heights
+    that never decrease towards the root it sorts ``Z[:, 2]`` ascending
     (``scipy.cluster.hierarchy.is_monotonic`` holds, ``cut_tree`` cuts by
-    height). Row ``i`` forms cluster ``n + i``.
+    height); and ``to_linkage(from_linkage(Z))`` keeps the row order of
+    any ``Z`` already in this order, as SciPy's ``linkage`` output is (for
+    centroid and median linkage too). Row ``i`` forms cluster ``n + i``.
   * ``Z[i, 0]`` is the child whose leaves come first in ``h``'s DFS leaf
     order, ``Z[i, 1]`` the other (see the module docstring).
   * ``Z[i, 2]`` is the node's height. Without heights (``h.height is None``)
@@ -272,7 +274,7 @@ def to_linkage(h: Hierarchy) -> np.ndarray:
     if neg.any():
       u = int(np.flatnonzero(neg)[0])
       _checks.fail(fn, "h.height", "be non-negative on internal nodes",
-                   f"height[{u}] = {node_height[u]!r}")
+                   f"height[{u}] = {float(node_height[u])!r}")
   node_height = np.where(internal, node_height, 0.0)
   top = _subtree_reduce(parent, node_height, np.maximum)
 
@@ -288,11 +290,19 @@ def to_linkage(h: Hierarchy) -> np.ndarray:
   group_base = np.maximum.accumulate(np.where(first_in_group,
                                               csum - size[ch], 0))
   merged_size = csum - group_base
+  # Largest height under the first j children of the group (segmented
+  # running max, done on integer ranks offset by the group number).
+  uniq, rank = np.unique(top[ch], return_inverse=True)
+  group = np.cumsum(first_in_group) - 1
+  offset = group * len(uniq)
+  run_top = uniq[np.maximum.accumulate(offset + rank) - offset]
   # One merge per child that is not the first of its group (n - 1 in all).
   pos = np.flatnonzero(~first_in_group)
   owner = par[pos]
-  # Row order: largest height below (stable over (owner, j) = generation order).
-  order = np.argsort(top[owner], kind="stable")
+  merge_top = np.maximum(node_height[owner], run_top[pos])
+  # Row order: largest height below each merge, stable over the generation
+  # order (owner index, then the owner's extra merges before the owner).
+  order = np.argsort(merge_top, kind="stable")
   row_of = np.empty(len(pos), np.int64)
   row_of[order] = np.arange(len(pos))
   label = np.arange(m, dtype=np.int64)  # leaves keep their labels
