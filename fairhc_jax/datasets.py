@@ -70,6 +70,7 @@ Card Clients).
 from __future__ import annotations
 
 import csv
+import functools
 import hashlib
 import io
 import math
@@ -724,6 +725,26 @@ def proportional_subsample(key, colors, n: int) -> np.ndarray:
 # Synthetic data.
 
 
+@functools.partial(jax.jit, static_argnames=("n", "num_blobs", "dim"))
+def _blobs_kernel(key, counts, purity, spread, separation, *, n, num_blobs, dim):
+  """Blob points ``float[n, dim]`` and colours ``int32[n]``; ``counts: int32[C]`` sums to ``n``."""
+  num_colors = counts.shape[0]
+  dtype = _checks.float_dtype()
+  k_order, k_centre, k_pure, k_home, k_any, k_noise = jax.random.split(key, 6)
+  colors = jnp.repeat(jnp.arange(num_colors, dtype=jnp.int32), counts, total_repeat_length=n)
+  colors = jax.random.permutation(k_order, colors)
+  centres = separation * jax.random.normal(k_centre, (num_blobs, dim), dtype)
+  # Colour c owns blobs c, c + C, c + 2C, ... < num_blobs.
+  owned = jnp.maximum(0, (num_blobs - colors + num_colors - 1) // num_colors)
+  pick = jnp.floor(jax.random.uniform(k_home, (n,), dtype) * owned).astype(jnp.int32)
+  home = colors + jnp.minimum(pick, jnp.maximum(owned - 1, 0)) * num_colors
+  anywhere = jax.random.randint(k_any, (n,), 0, num_blobs)
+  pure = (jax.random.uniform(k_pure, (n,), dtype) < purity) & (owned > 0)
+  blob = jnp.where(pure, home, anywhere)
+  points = centres[blob] + spread * jax.random.normal(k_noise, (n, dim), dtype)
+  return points, colors
+
+
 def synthetic_blobs(
     key,
     n: int,
@@ -787,20 +808,9 @@ def synthetic_blobs(
     weights = [int(f * denom) for f in fracs]
   counts = _allocate(weights, n)
 
-  dtype = _checks.float_dtype()
-  k_order, k_centre, k_pure, k_home, k_any, k_noise = jax.random.split(key, 6)
-  colors = jnp.repeat(jnp.arange(num_colors, dtype=jnp.int32), jnp.asarray(counts),
-                      total_repeat_length=n)
-  colors = jax.random.permutation(k_order, colors)
-  centres = separation * jax.random.normal(k_centre, (num_blobs, dim), dtype)
-  # Colour c owns blobs c, c + C, c + 2C, ... < num_blobs.
-  owned = jnp.maximum(0, (num_blobs - colors + num_colors - 1) // num_colors)
-  pick = jnp.floor(jax.random.uniform(k_home, (n,)) * owned).astype(jnp.int32)
-  home = colors + jnp.minimum(pick, jnp.maximum(owned - 1, 0)) * num_colors
-  anywhere = jax.random.randint(k_any, (n,), 0, num_blobs)
-  pure = (jax.random.uniform(k_pure, (n,)) < purity) & (owned > 0)
-  blob = jnp.where(pure, home, anywhere)
-  points = centres[blob] + spread * jax.random.normal(k_noise, (n, dim), dtype)
+  points, colors = _blobs_kernel(
+      key, jnp.asarray(counts, jnp.int32), purity, spread, separation,
+      n=n, num_blobs=num_blobs, dim=dim)
   return Dataset(
       features=np.asarray(points),
       colors=np.asarray(colors, dtype=np.int32),
