@@ -7,7 +7,6 @@ test touches the network: downloads go to ``file://`` mirrors built in
 exist.
 """
 
-import csv
 import hashlib
 import io
 import math
