@@ -1,0 +1,150 @@
+"""Benchmark: colour counts + fairness check over a batch of colourings.
+
+Times ``fairhc_jax.fairness.check_fairness`` (which computes the colour
+counts of every node and the exact per-node verdicts) on one tree with
+``n`` leaves under ``B`` random two-colour colourings, warm (compile time
+reported separately), against a vectorised NumPy implementation of the same
+prefix-sum algorithm (the peer) in the same run. Also times
+``color_counts`` alone and the jitted kernel without the Python-side input
+validation.
+
+Usage::
+
+    python benchmarks/bench_fairness.py                 # n = 4000, B = 1, 100, 1000
+    python benchmarks/bench_fairness.py --n 1000 --batches 1 10 --repeats 3
+
+Goal (issue 2): at most 50 microseconds per colouring at B = 1,000, n = 4,000.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fairhc_jax import fairness
+from fairhc_jax.hierarchy import from_parent
+
+
+def random_binary_parent(n: int, rng: np.random.Generator) -> np.ndarray:
+  """Parent array of a random binary tree (random merges of the active clusters)."""
+  parent = np.full(2 * n - 1, -1, np.int64)
+  active = list(range(n))
+  for new in range(n, 2 * n - 1):
+    i, j = sorted(rng.choice(len(active), 2, replace=False), reverse=True)
+    a, b = active.pop(i), active.pop(j)
+    parent[a] = parent[b] = new
+    active.append(new)
+  return parent
+
+
+def numpy_check(parent, colors, cap_num, cap_den):
+  """Peer: the same prefix-sum algorithm in vectorised NumPy.
+
+  Bounded representation with cap ``cap_num / cap_den``; returns
+  ``is_fair bool[B]`` and the per-node violation flags ``bool[B, m]``.
+  """
+  m = parent.shape[0]
+  n = (m + 1) // 2
+  # DFS leaf order and ranges, iteratively (tree part, once per call).
+  kids = [[] for _ in range(m)]
+  for u in range(m):
+    if parent[u] >= 0:
+      kids[parent[u]].append(u)
+  start = np.zeros(m, np.int64)
+  stop = np.zeros(m, np.int64)
+  order = []
+  root = int(np.flatnonzero(parent == -1)[0])
+  stack = [(root, False)]
+  while stack:
+    u, done = stack.pop()
+    if done:
+      stop[u] = len(order)
+      continue
+    start[u] = len(order)
+    if u < n:
+      order.append(u)
+      stop[u] = len(order)
+      continue
+    stack.append((u, True))
+    stack.extend((k, False) for k in reversed(kids[u]))
+  order = np.asarray(order)
+  x = colors[:, order]
+  cum = np.zeros((colors.shape[0], n + 1, 2), np.int64)
+  cum[:, 1:, 1] = np.cumsum(x, axis=1)
+  cum[:, 1:, 0] = np.arange(1, n + 1) - cum[:, 1:, 1]
+  counts = cum[:, stop] - cum[:, start]
+  sizes = stop - start
+  internal = np.arange(m) >= n
+  over = (counts * cap_den > sizes[None, :, None] * cap_num) & internal[None, :, None]
+  violating = over.any(-1)
+  return ~violating.any(-1), violating
+
+
+def timeit(fn, repeats):
+  times = []
+  for _ in range(repeats):
+    t0 = time.perf_counter()
+    jax.block_until_ready(fn())
+    times.append(time.perf_counter() - t0)
+  return float(np.median(times)), float(np.min(times))
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  ap.add_argument("--n", type=int, default=4000)
+  ap.add_argument("--batches", type=int, nargs="+", default=[1, 100, 1000])
+  ap.add_argument("--repeats", type=int, default=7)
+  ap.add_argument("--seed", type=int, default=0)
+  args = ap.parse_args()
+
+  rng = np.random.default_rng(args.seed)
+  h = from_parent(random_binary_parent(args.n, rng))
+  cons = fairness.BoundedRepresentation((3, 4))
+  print(f"jax {jax.__version__}, backend {jax.default_backend()}, "
+        f"devices {jax.device_count()}; n = {args.n}, binary random tree, "
+        f"2 colours, BoundedRepresentation(3/4); median of {args.repeats} warm runs")
+  print("check = public check_fairness (validation + counts + verdicts); kernel = "
+        "the jitted part alone; us/col = check / B; times median (min)")
+  header = (f"{'B':>6} {'compile s':>10} {'check ms':>18} {'us/col':>8} "
+            f"{'kernel ms':>18} {'counts ms':>18} {'numpy ms':>18} {'numpy/ours':>11}")
+  print(header)
+  print("-" * len(header))
+  plan = fairness._plan("bench", cons, args.n, 2)
+  lo_t, hi_t = jnp.asarray(plan.lo_table), jnp.asarray(plan.hi_table)
+  u0, u1 = jnp.uint32(0), jnp.uint32(1)
+  for b in args.batches:
+    colors = jnp.asarray(rng.integers(0, 2, size=(b, args.n)), jnp.int32)
+    colors_np = np.asarray(colors)
+    t0 = time.perf_counter()
+    res = fairness.check_fairness(h, colors, cons, num_colors=2)
+    jax.block_until_ready(res)
+    compile_s = time.perf_counter() - t0
+    jax.block_until_ready(fairness.color_counts(h, colors, num_colors=2))
+
+    def kernel():
+      return fairness._check_kernel(
+          h.parent, colors, lo_t, hi_t, u0, u1, num_colors=2,
+          data_shares=False, leaf_rule=False)
+
+    jax.block_until_ready(kernel())
+    t_check = timeit(lambda: fairness.check_fairness(h, colors, cons, num_colors=2),
+                     args.repeats)
+    t_kernel = timeit(kernel, args.repeats)
+    t_counts = timeit(lambda: fairness.color_counts(h, colors, num_colors=2),
+                      args.repeats)
+    parent_np = np.asarray(h.parent)
+    t_np = timeit(lambda: numpy_check(parent_np, colors_np, 3, 4), args.repeats)
+    ok, _ = numpy_check(parent_np, colors_np, 3, 4)
+    assert np.array_equal(ok, np.asarray(res.is_fair)), "verdicts differ from NumPy"
+    f = lambda t: f"{t[0] * 1e3:8.2f} ({t[1] * 1e3:7.2f})"
+    print(f"{b:>6} {compile_s:>10.2f} {f(t_check):>18} "
+          f"{t_check[0] / b * 1e6:>8.1f} {f(t_kernel):>18} "
+          f"{f(t_counts):>18} {f(t_np):>18} {t_np[0] / t_check[0]:>11.2f}")
+
+
+if __name__ == "__main__":
+  main()
