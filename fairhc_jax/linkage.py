@@ -1,0 +1,463 @@
+"""Agglomerative clustering: Lance-Williams linkage kernels.
+
+Public entry points:
+
+* :func:`linkage` (distance matrix) and :func:`linkage_from_points` (points;
+  distances computed blockwise by :func:`fairhc_jax.distances.pairwise_distances`)
+  return a binary :class:`~fairhc_jax.hierarchy.Hierarchy` with merge heights.
+  Internal node ``n + t`` is the ``t``-th merge and its height is the merge
+  distance (SciPy's convention), so ``to_linkage`` gives SciPy's ``Z``.
+* The reusable pieces, for algorithms that choose pairs their own way (the
+  fair agglomerative method): :func:`lance_williams` (the update formula),
+  :class:`LinkageState` with :func:`init_state`, :func:`merge` (merge one pair,
+  update the matrix, record the merge), :func:`agglomerate` (the merge loop
+  around a user ``choose_pair``), :func:`closest_pair` (the plain rule) and
+  :func:`to_hierarchy`.
+
+Methods (``d`` = distance, ``n_*`` = cluster sizes, ``k`` any other cluster):
+
+=========== ================================================================
+"single"    ``d(k, i+j) = min(d(k, i), d(k, j))``
+"complete"  ``max(d(k, i), d(k, j))``
+"average"   UPGMA: ``(n_i d(k, i) + n_j d(k, j)) / (n_i + n_j)``, i.e. the
+            mean distance between the clusters' points; with ``weights``,
+            ``d(A, B) / (w(A) w(B))`` with ``d(A, B)`` the weighted sum.
+"weighted"  WPGMA: ``(d(k, i) + d(k, j)) / 2``
+"ward"      Ward's minimum variance, from *Euclidean* distances (as SciPy):
+            the kernel works on squared distances
+            ``((n_i+n_k) d2(k,i) + (n_j+n_k) d2(k,j) - n_k d2(i,j)) / (n_i+n_j+n_k)``
+            and reports heights as their square roots.
+=========== ================================================================
+
+``weights`` (positive integers, one per point) are the initial cluster sizes
+``n_i``: they change "average" and "ward" and are ignored by the other three.
+Average linkage with weights equals plain average linkage on the point set in
+which point ``i`` is repeated ``weights[i]`` times (after the zero-distance
+merges among the copies), which is what the fairlet method needs.
+
+Algorithm (``linkage``): cached row minima. Every active slot ``k`` keeps the
+distance to, and the index of, its nearest active slot. A step takes the
+globally closest pair, merges it into the smaller slot ``i`` (the larger slot
+``j`` is retired), writes the updated row ``i`` and the same values into column
+``i`` (the matrix stays symmetric, so every later read is a contiguous row),
+and re-scans only the rows whose cached neighbour was ``i`` or ``j``. All five
+methods are reducible (``d(k, i+j) >= min(d(k, i), d(k, j))``), so no other
+cached minimum can drop. A step costs O(n) plus O(n) per re-scanned row; on
+typical data that is O(n^2) in total, with O(n^2) memory (one working copy of
+the matrix, donated when ``overwrite=True``). Single linkage never re-scans.
+Minima are found with ``min`` and a masked ``min`` over indices (``argmin`` is
+slow on XLA:CPU).
+
+Tie-breaking (deterministic): among the closest pairs the step merges the pair
+of slots ``(a, b)``, ``a < b``, with the smallest ``a`` and then the smallest
+``b``, where a cluster's slot is the smallest point index it contains. The new
+internal node takes the next index, so equal heights keep merge order.
+
+Precision: float32 by default, float64 under x64 (the input matrix's float
+dtype is kept). Heights are the values the Lance-Williams recurrences produce
+in that precision.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Callable, NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fairhc_jax import _checks
+from fairhc_jax import distances as _distances
+from fairhc_jax.hierarchy import NO_PARENT, Hierarchy
+
+METHODS = ("average", "single", "complete", "weighted", "ward")
+"""Valid values of ``method``."""
+
+_SIZE_METHODS = ("average", "ward")  # methods whose update uses cluster sizes
+_WARD_CHECK_MAX_N = 1000  # Euclidean-embeddability check for "ward" up to this n
+
+
+# ---------------------------------------------------------------------------
+# The update formula and the merge state.
+
+
+def lance_williams(method: str, d_ki, d_kj, d_ij, n_i, n_j, n_k):
+  """The Lance-Williams update: distance from ``k`` to the merged ``i + j``.
+
+  Elementwise and broadcasting (``d_ki, d_kj, n_k`` are typically ``float[n]``
+  rows, the rest scalars). For ``"ward"`` all distances are *squared*
+  Euclidean distances.
+
+  Args:
+    method: one of :data:`METHODS` (static).
+    d_ki: ``float[...]``, distances from ``k`` to ``i``.
+    d_kj: ``float[...]``, distances from ``k`` to ``j``.
+    d_ij: ``float[]``, the distance between the merged clusters.
+    n_i: ``float[]``, size (total weight) of cluster ``i``.
+    n_j: ``float[]``, size of cluster ``j``.
+    n_k: ``float[...]``, sizes of the clusters ``k``.
+
+  Returns:
+    ``float[...]``, ``d(k, i + j)``.
+  """
+  if method == "single":
+    return jnp.minimum(d_ki, d_kj)
+  if method == "complete":
+    return jnp.maximum(d_ki, d_kj)
+  if method == "average":
+    return (n_i * d_ki + n_j * d_kj) / (n_i + n_j)
+  if method == "weighted":
+    return 0.5 * (d_ki + d_kj)
+  if method == "ward":
+    return ((n_i + n_k) * d_ki + (n_j + n_k) * d_kj - n_k * d_ij) / (
+        n_i + n_j + n_k)
+  raise ValueError(f"lance_williams: method must be one of "
+                   f"{', '.join(repr(m) for m in METHODS)}, got {method!r}")
+
+
+class LinkageState(NamedTuple):
+  """State of an agglomeration over ``n`` points (``m = 2n - 1`` tree slots).
+
+  Cluster *slots* are the rows of ``dist``: slot ``s`` holds the cluster whose
+  smallest point is ``s`` (a merge keeps the smaller slot and retires the
+  other).
+
+  Attributes:
+    dist: ``float[n, n]``, current linkage distances between active slots
+      (squared for ``"ward"``), symmetric; ``+inf`` on the diagonal. Rows and
+      columns of retired slots hold stale values: mask them with ``alive``.
+    size: ``float[n]``, cluster sizes (sums of vertex weights).
+    alive: ``bool[n]``, which slots hold a cluster.
+    node: ``int32[n]``, the hierarchy node of each slot's cluster.
+    parent: ``int32[m]``, the tree built so far (``NO_PARENT`` = not merged yet).
+    height: ``float[m]``, merge heights (plain distances, also for ward).
+    num_merges: ``int32[]``, merges done; the next merge creates node
+      ``n + num_merges``.
+  """
+
+  dist: jax.Array  # float[n, n]
+  size: jax.Array  # float[n]
+  alive: jax.Array  # bool[n]
+  node: jax.Array  # int32[n]
+  parent: jax.Array  # int32[2n-1]
+  height: jax.Array  # float[2n-1]
+  num_merges: jax.Array  # int32[]
+
+
+def init_state(dist: jax.Array, weights: Optional[jax.Array] = None,
+               method: str = "average") -> LinkageState:
+  """The state before any merge: every point is its own cluster.
+
+  Jittable; does not validate (the public entry points do).
+
+  Args:
+    dist: ``float[n, n]`` distances (plain Euclidean for ``"ward"``; they are
+      squared here).
+    weights: optional ``int[n]`` or ``float[n]`` initial cluster sizes
+      (default all ones).
+    method: one of :data:`METHODS` (static).
+
+  Returns:
+    A :class:`LinkageState`.
+  """
+  n = dist.shape[0]
+  dtype = dist.dtype
+  if method == "ward":
+    dist = dist * dist
+  dist = jnp.where(jnp.eye(n, dtype=bool), jnp.asarray(jnp.inf, dtype), dist)
+  size = (jnp.ones(n, dtype) if weights is None
+          else jnp.asarray(weights).astype(dtype))
+  m = 2 * n - 1
+  return LinkageState(
+      dist=dist,
+      size=size,
+      alive=jnp.ones(n, bool),
+      node=jnp.arange(n, dtype=jnp.int32),
+      parent=jnp.full(m, NO_PARENT, jnp.int32),
+      height=jnp.zeros(m, dtype),
+      num_merges=jnp.zeros((), jnp.int32),
+  )
+
+
+def merge(state: LinkageState, a, b, method: str):
+  """Merges the clusters in slots ``a`` and ``b`` (``a != b``, both alive).
+
+  Applies the Lance-Williams update to row and column ``i = min(a, b)``
+  (written in place when the state is a loop carry), retires slot
+  ``j = max(a, b)`` and records the merge as node ``n + num_merges``.
+
+  Args:
+    state: the current :class:`LinkageState`.
+    a: ``int32[]`` slot.
+    b: ``int32[]`` slot.
+    method: one of :data:`METHODS` (static).
+
+  Returns:
+    ``(new_state, row)``: ``row`` is ``float[n]``, the new distances from
+    the merged cluster to every slot (``+inf`` for retired slots and for
+    ``i`` itself), as stored in row ``i``.
+  """
+  dist = state.dist
+  n = dist.shape[0]
+  i = jnp.minimum(a, b).astype(jnp.int32)
+  j = jnp.maximum(a, b).astype(jnp.int32)
+  row_i = jax.lax.dynamic_index_in_dim(dist, i, 0, keepdims=False)
+  row_j = jax.lax.dynamic_index_in_dim(dist, j, 0, keepdims=False)
+  d_ij = row_i[j]
+  n_i = state.size[i]
+  n_j = state.size[j]
+  idx = jnp.arange(n, dtype=jnp.int32)
+  alive = state.alive.at[j].set(False)
+  new = lance_williams(method, row_i, row_j, d_ij, n_i, n_j, state.size)
+  new = jnp.where(alive & (idx != i), new, jnp.asarray(jnp.inf, dist.dtype))
+  # A fresh buffer for the row: without it XLA copies the whole matrix to
+  # order the reads of rows i, j before the two in-place writes.
+  new = new.at[0].set(new[0])
+  dist = jax.lax.dynamic_update_slice(dist, new[None, :], (i, jnp.int32(0)))
+  dist = jax.lax.dynamic_update_slice(dist, new[:, None], (jnp.int32(0), i))
+  t = state.num_merges
+  new_node = (n + t).astype(jnp.int32)
+  parent = state.parent.at[state.node[i]].set(new_node)
+  parent = parent.at[state.node[j]].set(new_node)
+  h = jnp.sqrt(jnp.maximum(d_ij, 0)) if method == "ward" else d_ij
+  height = state.height.at[new_node].set(h)
+  new_state = LinkageState(
+      dist=dist,
+      size=state.size.at[i].set(n_i + n_j),
+      alive=alive,
+      node=state.node.at[i].set(new_node),
+      parent=parent,
+      height=height,
+      num_merges=t + 1,
+  )
+  return new_state, new
+
+
+def _first_min(x: jax.Array):
+  """``(min(x), smallest index attaining it)`` without ``argmin`` (slow on CPU)."""
+  m = jnp.min(x)
+  idx = jnp.arange(x.shape[0], dtype=jnp.int32)
+  return m, jnp.min(jnp.where(x == m, idx, x.shape[0])).astype(jnp.int32)
+
+
+def closest_pair(state: LinkageState):
+  """The plain rule: the closest pair of active slots, as ``(a, b)``, ``a < b``.
+
+  Scans the whole matrix (O(n^2) per call): meant for small ``n`` or as the
+  reference rule of :func:`agglomerate`. Ties: smallest ``a``, then ``b``.
+  """
+  dist = state.dist
+  n = dist.shape[0]
+  masked = jnp.where(state.alive[:, None] & state.alive[None, :], dist,
+                     jnp.asarray(jnp.inf, dist.dtype))
+  row_min = jnp.min(masked, axis=1)
+  _, a = _first_min(row_min)
+  _, b = _first_min(jax.lax.dynamic_index_in_dim(masked, a, 0, keepdims=False))
+  return a, b
+
+
+def agglomerate(state: LinkageState,
+                choose_pair: Callable[[LinkageState], tuple],
+                method: str,
+                num_merges: Optional[int] = None) -> LinkageState:
+  """The merge loop with a pluggable pair rule.
+
+  Runs ``num_merges`` steps (default ``n - 1``, a full tree) of
+  ``a, b = choose_pair(state); state = merge(state, a, b, method)`` in a
+  ``fori_loop``. ``choose_pair`` must return two distinct active slots; it
+  sees the whole state (distances, sizes, the active mask, the tree so far),
+  so fairness-aware rules can add their own per-slot data by closing over
+  arrays indexed by ``state.node``. Jittable and vmappable (``method`` and
+  ``num_merges`` static).
+
+  Stopping early (``num_merges < n - 1``) leaves several roots
+  (``parent == NO_PARENT``) in ``state.parent``: the active clusters.
+
+  Args:
+    state: from :func:`init_state`.
+    choose_pair: ``LinkageState -> (int32[], int32[])``.
+    method: one of :data:`METHODS` (static).
+    num_merges: number of merges (static).
+
+  Returns:
+    The final :class:`LinkageState`.
+  """
+  n = state.dist.shape[0]
+  steps = n - 1 if num_merges is None else num_merges
+
+  def body(_, st):
+    a, b = choose_pair(st)
+    return merge(st, a, b, method)[0]
+
+  return jax.lax.fori_loop(0, steps, body, state)
+
+
+def to_hierarchy(state: LinkageState) -> Hierarchy:
+  """The tree recorded in a finished state, as a :class:`Hierarchy`."""
+  return Hierarchy(parent=state.parent, height=state.height)
+
+
+# ---------------------------------------------------------------------------
+# The fast kernel: cached row minima.
+
+
+def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
+                           method: str) -> Hierarchy:
+  """Agglomeration with cached nearest neighbours; ``dist`` may be donated."""
+  n = dist.shape[0]
+  state = init_state(dist, size, method)
+  idx = jnp.arange(n, dtype=jnp.int32)
+  inf = jnp.asarray(jnp.inf, state.dist.dtype)
+  mind = jnp.min(state.dist, axis=1)
+  nn = jnp.min(jnp.where(state.dist == mind[:, None], idx[None, :], n),
+               axis=1).astype(jnp.int32)
+
+  def rescan(carry):
+    st, mind, nn, todo, k = carry
+    row = jax.lax.dynamic_index_in_dim(st.dist, k, 0, keepdims=False)
+    row = jnp.where(st.alive, row, inf)
+    mk, ik = _first_min(row)
+    mind = mind.at[k].set(mk)
+    nn = nn.at[k].set(ik)
+    todo = todo.at[k].set(False)
+    k = jnp.min(jnp.where(todo, idx, n)).astype(jnp.int32)
+    return st, mind, nn, todo, k
+
+  def step(_, carry):
+    st, mind, nn = carry
+    _, a = _first_min(mind)
+    b = nn[a]
+    i = jnp.minimum(a, b)
+    j = jnp.maximum(a, b)
+    st, new = merge(st, a, b, method)
+    m_i, nn_i = _first_min(new)
+    # Cached minima stay valid unless they pointed at i or j; a new value
+    # equal to the cached one (reducibility: never smaller) moves the
+    # neighbour to i when i is the smaller index.
+    hit = (nn == i) | (nn == j)
+    better = (new < mind) | ((new == mind) & (i <= nn))
+    mind = jnp.where(better, new, mind)
+    nn = jnp.where(better, i, nn)
+    todo = hit & ~better & st.alive & (idx != i)
+    mind = mind.at[i].set(m_i)
+    nn = nn.at[i].set(nn_i)
+    mind = jnp.where(st.alive, mind, inf)
+    if method == "single":
+      return st, mind, nn  # min(d(k,i), d(k,j)) is the old minimum: no re-scans
+    k = jnp.min(jnp.where(todo, idx, n)).astype(jnp.int32)
+    st, mind, nn, _, _ = jax.lax.while_loop(
+        lambda c: c[4] < n, rescan, (st, mind, nn, todo, k))
+    return st, mind, nn
+
+  state, _, _ = jax.lax.fori_loop(0, n - 1, step, (state, mind, nn))
+  return to_hierarchy(state)
+
+
+_linkage_kernel = jax.jit(_cached_minima_linkage, static_argnames=("method",))
+_linkage_kernel_donating = jax.jit(_cached_minima_linkage,
+                                   static_argnames=("method",),
+                                   donate_argnums=(0,))
+
+
+@functools.partial(jax.jit, static_argnames=("method",))
+def _closest_pair_linkage(dist, size, method):
+  """Reference path: :func:`agglomerate` with :func:`closest_pair` (O(n^3))."""
+  return to_hierarchy(agglomerate(init_state(dist, size, method),
+                                  closest_pair, method))
+
+
+# ---------------------------------------------------------------------------
+# Public entry points.
+
+
+def _check_weights(fn, weights, n, dtype):
+  w = _checks.check_weights(fn, "weights", weights, n)
+  if w is None:
+    return jnp.ones(n, dtype)
+  return w.astype(dtype)
+
+
+def _check_ward_euclidean(fn: str, d: jax.Array) -> None:
+  """Rejects matrices that cannot be Euclidean distances (small n only).
+
+  A matrix is a Euclidean distance matrix iff ``-1/2 J D^2 J`` is positive
+  semi-definite (classical scaling); the test costs O(n^3), so it runs for
+  ``n <= 1000``.
+  """
+  n = d.shape[0]
+  if n < 3 or n > _WARD_CHECK_MAX_N or not _checks.is_concrete(d):
+    return
+  d2 = np.asarray(d, np.float64) ** 2
+  gram = -0.5 * (d2 - d2.mean(0) - d2.mean(1)[:, None] + d2.mean())
+  ev = np.linalg.eigvalsh(gram)
+  tol = (1e-4 if d.dtype == jnp.float32 else 1e-9) * max(ev[-1], 1e-300)
+  if ev[0] < -tol:
+    _checks.fail(fn, "D", "be a Euclidean distance matrix for method 'ward'",
+                 f"a matrix whose classical-scaling Gram matrix has the "
+                 f"negative eigenvalue {ev[0]:.6g}")
+
+
+def linkage(D, method: str = "average", weights=None, *,
+            overwrite: bool = False) -> Hierarchy:
+  """Agglomerative clustering of a distance matrix.
+
+  Args:
+    D: ``float[n, n]`` distances: square, symmetric, finite, non-negative
+      (the diagonal is ignored). Euclidean distances for ``"ward"``
+      (checked for ``n <= 1000``). For points use
+      :func:`linkage_from_points`.
+    method: ``"average"`` (default), ``"single"``, ``"complete"``,
+      ``"weighted"`` or ``"ward"`` (see the module docstring).
+    weights: optional ``int[n]`` positive integer vertex weights (initial
+      cluster sizes; used by ``"average"`` and ``"ward"``).
+    overwrite: donate ``D``'s buffer to the kernel (a JAX array of the
+      working dtype only): saves one ``n x n`` copy; ``D`` is unusable after.
+
+  Returns:
+    A binary :class:`~fairhc_jax.hierarchy.Hierarchy` with heights: node
+    ``n + t`` is the ``t``-th merge at height ``height[n + t]`` (the
+    linkage distance, non-decreasing for these methods up to rounding).
+    Compiled once per ``(n, dtype, method)``.
+
+  Raises:
+    ValueError: bad distances, weights or method (messages name the
+      argument and the value).
+  """
+  fn = "linkage"
+  _checks.check_choice(fn, "method", method, METHODS)
+  d = _checks.check_square_matrix(fn, "D", D)
+  n = d.shape[0]
+  size = _check_weights(fn, weights, n, d.dtype)
+  if method == "ward":
+    _check_ward_euclidean(fn, d)
+  if not isinstance(overwrite, bool):
+    _checks.fail(fn, "overwrite", "be a bool", repr(overwrite), TypeError)
+  kernel = _linkage_kernel_donating if (overwrite and d is D) else _linkage_kernel
+  return kernel(d, size, method=method)
+
+
+def linkage_from_points(X, method: str = "average", weights=None, *,
+                        block_size: Optional[int] = None) -> Hierarchy:
+  """Agglomerative clustering of points under Euclidean distance.
+
+  Computes the distances blockwise with
+  :func:`~fairhc_jax.distances.pairwise_distances` (accurate direct
+  formula) and clusters them with :func:`linkage` (the distance buffer is
+  reused for the working matrix).
+
+  Args:
+    X: ``float[n, d]`` points (finite).
+    method: see :func:`linkage`; ``"ward"`` is Ward's criterion on these points.
+    weights: optional ``int[n]`` positive integer vertex weights.
+    block_size: rows per block of the distance computation.
+
+  Returns:
+    A binary :class:`~fairhc_jax.hierarchy.Hierarchy` with heights.
+  """
+  fn = "linkage_from_points"
+  _checks.check_choice(fn, "method", method, METHODS)
+  x = _checks.check_points(fn, "X", X)
+  size = _check_weights(fn, weights, x.shape[0], x.dtype)
+  d = _distances.pairwise_distances(x, block_size=block_size)
+  return _linkage_kernel_donating(d, size, method=method)
