@@ -278,7 +278,7 @@ def postorder_compact(h: Hierarchy) -> Hierarchy:
   new_label = jnp.where(idx < n, idx, n + new_label)
   new_label = jnp.where(used, new_label, -1)
   new_parent_of = jnp.where(parent >= 0, new_label[jnp.maximum(parent, 0)],
-                            parent)
+                            parent).astype(jnp.int32)
   target = jnp.where(used, new_label, m)
   new_parent = jnp.full(m + 1, UNUSED, jnp.int32).at[target].set(
       new_parent_of)[:m]

@@ -586,10 +586,6 @@ def test_views_under_x64_with_int32_parent():
     assert out.height.dtype == jnp.float64 and out.parent.dtype == jnp.int32
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "hierarchy.postorder_compact scatters int64 parents into an int32 buffer "
-    "under x64 (FutureWarning now, an error in future JAX); Hierarchy built "
-    "directly from an int64 array hits it"))
 def test_postorder_compact_int64_parent_under_x64_no_warning():
   with jax.enable_x64(True):
     h = Hierarchy(parent=jnp.asarray(np.array([4, 4, 6, 6, 6, -2, -1], np.int64)))
