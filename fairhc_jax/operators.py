@@ -532,7 +532,8 @@ def _max_internal_children(parent: np.ndarray, n: int) -> int:
   keep = (parent >= 0) & (idx >= n)
   if not keep.any():
     return 1
-  return int(np.bincount(parent[keep]).max())
+  k = int(np.bincount(parent[keep]).max())
+  return 1 << (k - 1).bit_length()  # a power of two: fewer recompilations
 
 
 def topology_labels(h: Hierarchy) -> jax.Array:
