@@ -280,7 +280,7 @@ def value_upper_bound_kernel(D: jax.Array, weights: jax.Array) -> jax.Array:
 
 def _int_weights(fn: str, weights, n: int):
   """Validated weights as an integer array (ones when ``None``)."""
-  idt = jnp.int64 if jax.config.jax_enable_x64 else jnp.int32
+  idt = jnp.result_type(int)  # int32, or int64 under x64
   w = _checks.check_weights(fn, "weights", weights, n)
   if w is None:
     return jnp.ones(n, idt)
