@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import fairness
-from fairhc_jax.hierarchy import from_parent
+from fairhc_jax.hierarchy import from_parent, leaf_ranges
 
 
 def random_binary_parent(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -116,6 +116,7 @@ def main():
   plan = fairness._plan("bench", cons, args.n, 2)
   lo_t, hi_t = jnp.asarray(plan.lo_table), jnp.asarray(plan.hi_table)
   u0, u1 = jnp.uint32(0), jnp.uint32(1)
+  ranges = leaf_ranges(h)
   for b in args.batches:
     colors = jnp.asarray(rng.integers(0, 2, size=(b, args.n)), jnp.int32)
     colors_np = np.asarray(colors)
@@ -127,7 +128,7 @@ def main():
 
     def kernel():
       return fairness._check_kernel(
-          h.parent, colors, lo_t, hi_t, u0, u1, num_colors=2,
+          h.parent, ranges, colors, lo_t, hi_t, u0, u1, num_colors=2,
           data_shares=False, leaf_rule=False)
 
     jax.block_until_ready(kernel())

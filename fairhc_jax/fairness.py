@@ -373,11 +373,13 @@ def _internal_mask(parent):
   return (parent != UNUSED) & (idx >= n)
 
 
-def _tree_views(parent) -> _TreeViews:
-  h = Hierarchy(parent=parent)
-  r = _hier.leaf_ranges(h)
+def _tree_views(parent, r) -> _TreeViews:
+  """Views from ``parent`` and its ``leaf_ranges`` (computed outside the kernels
+  by the separately jitted ``leaf_ranges``, so every kernel for the same ``n``
+  shares one compiled tree pass and compiles faster)."""
+  root = jnp.max(jnp.where(parent == -1, jnp.arange(parent.shape[-1], dtype=jnp.int32), -1))
   return _TreeViews(r.order, r.start, r.stop, r.stop - r.start,
-                    _internal_mask(parent), _hier.root(h))
+                    _internal_mask(parent), root)
 
 
 def _mixed_children(parent):
@@ -437,8 +439,8 @@ def _map_chunks(fn, colors, chunk: int = CHUNK):
 
 
 @functools.partial(jax.jit, static_argnames="num_colors")
-def _color_counts_kernel(parent, colors, num_colors):
-  tree = _tree_views(parent)
+def _color_counts_kernel(parent, ranges, colors, num_colors):
+  tree = _tree_views(parent, ranges)
   return _map_chunks(
       lambda cols: jnp.transpose(_counts_lanes(tree, cols, num_colors), (2, 0, 1)),
       colors)
@@ -484,8 +486,8 @@ def _check_chunk(tree, colors, lo_node, hi_node, mixed, num, den, *, num_colors,
           jnp.transpose(status, (2, 0, 1)))
 
 
-def _check_setup(parent, lo_table, hi_table, leaf_rule):
-  tree = _tree_views(parent)
+def _check_setup(parent, ranges, lo_table, hi_table, leaf_rule):
+  tree = _tree_views(parent, ranges)
   mixed = (tree.internal & _mixed_children(parent) if leaf_rule
            else jnp.zeros_like(tree.internal))
   return tree, lo_table[tree.sizes], hi_table[tree.sizes], mixed
@@ -493,9 +495,9 @@ def _check_setup(parent, lo_table, hi_table, leaf_rule):
 
 @functools.partial(jax.jit,
                    static_argnames=("num_colors", "data_shares", "leaf_rule"))
-def _check_kernel(parent, colors, lo_table, hi_table, num, den, *, num_colors,
+def _check_kernel(parent, ranges, colors, lo_table, hi_table, num, den, *, num_colors,
                   data_shares, leaf_rule):
-  tree, lo_node, hi_node, mixed = _check_setup(parent, lo_table, hi_table, leaf_rule)
+  tree, lo_node, hi_node, mixed = _check_setup(parent, ranges, lo_table, hi_table, leaf_rule)
   chunk_fn = functools.partial(_check_chunk, tree, lo_node=lo_node, hi_node=hi_node,
                                mixed=mixed, num=num, den=den, num_colors=num_colors,
                                data_shares=data_shares)
@@ -563,7 +565,7 @@ def color_counts(h: Hierarchy, colors, num_colors: Optional[int] = None) -> jax.
   """
   fn = "color_counts"
   h, colors, batched, c = _prepare(fn, h, colors, num_colors)
-  counts = _color_counts_kernel(h.parent, colors, num_colors=c)
+  counts = _color_counts_kernel(h.parent, _hier.leaf_ranges(h), colors, num_colors=c)
   return counts if batched else counts[0]
 
 
@@ -631,7 +633,7 @@ def check_fairness(h: Hierarchy, colors, constraint: Constraint, *,
     _checks.fail(fn, "leaf_children_rule", "be a bool", repr(leaf_children_rule),
                  TypeError)
   plan = _plan(fn, constraint, h.num_leaves, c)
-  out = _check_kernel(h.parent, colors, plan.lo_table, plan.hi_table,
+  out = _check_kernel(h.parent, _hier.leaf_ranges(h), colors, plan.lo_table, plan.hi_table,
                       jnp.uint32(plan.num), jnp.uint32(plan.den), num_colors=c,
                       data_shares=plan.data_shares,
                       leaf_rule=bool(leaf_children_rule))
@@ -830,8 +832,8 @@ def _balance_one(counts, internal):
 
 
 @functools.partial(jax.jit, static_argnames="num_colors")
-def _balance_kernel(parent, colors, num_colors):
-  tree = _tree_views(parent)
+def _balance_kernel(parent, ranges, colors, num_colors):
+  tree = _tree_views(parent, ranges)
 
   def chunk_fn(cols):
     counts = _counts_lanes(tree, cols, num_colors)
@@ -859,7 +861,7 @@ def cluster_balance(h: Hierarchy, colors,
   fn = "cluster_balance"
   h, colors, batched, c = _prepare(fn, h, colors, num_colors)
   (bal, shares, min_b, mean_b, min_s, max_s), internal = _balance_kernel(
-      h.parent, colors, num_colors=c)
+      h.parent, _hier.leaf_ranges(h), colors, num_colors=c)
   stats = BalanceStats(bal, shares, jnp.broadcast_to(internal, bal.shape), min_b,
                        mean_b, min_s, max_s)
   return _unbatch(stats, batched)
@@ -899,9 +901,9 @@ def _node_costs(counts, n):
 
 
 @functools.partial(jax.jit, static_argnames="num_colors")
-def _fc_kernel(parent, colors, k, num_colors):
+def _fc_kernel(parent, ranges, colors, k, num_colors):
   n = (parent.shape[-1] + 1) // 2
-  tree = _tree_views(parent)
+  tree = _tree_views(parent, ranges)
   birth, death, used = _lifetimes(parent)
   t = n - k
   alive = used & (birth <= t) & (t < death)
@@ -915,9 +917,9 @@ def _fc_kernel(parent, colors, k, num_colors):
 
 
 @functools.partial(jax.jit, static_argnames="num_colors")
-def _hfc_kernel(parent, colors, num_colors):
+def _hfc_kernel(parent, ranges, colors, num_colors):
   n = (parent.shape[-1] + 1) // 2
-  tree = _tree_views(parent)
+  tree = _tree_views(parent, ranges)
   birth, death, used = _lifetimes(parent)
   life = jnp.where(used, death - birth, 0)
 
@@ -956,7 +958,7 @@ def fairness_cost(h: Hierarchy, colors, k: int,
   k = _checks.check_positive_int(fn, "k", k)
   if k > h.num_leaves:
     _checks.fail(fn, "k", f"be at most n = {h.num_leaves}", k)
-  out = _fc_kernel(h.parent, colors, jnp.int32(k), num_colors=c)
+  out = _fc_kernel(h.parent, _hier.leaf_ranges(h), colors, jnp.int32(k), num_colors=c)
   return out if batched else out[0]
 
 
@@ -981,7 +983,7 @@ def hierarchical_fairness_cost(h: Hierarchy, colors,
   """
   fn = "hierarchical_fairness_cost"
   h, colors, batched, c = _prepare(fn, h, colors, num_colors)
-  out = _hfc_kernel(h.parent, colors, num_colors=c)
+  out = _hfc_kernel(h.parent, _hier.leaf_ranges(h), colors, num_colors=c)
   return out if batched else out[0]
 
 
@@ -1011,10 +1013,10 @@ class FairnessProbability(NamedTuple):
 
 @functools.partial(jax.jit, static_argnames=("num_samples", "chunk", "num_colors",
                                              "data_shares", "leaf_rule"))
-def _probability_kernel(key, parent, logits, lo_table, hi_table, num, den, *,
+def _probability_kernel(key, parent, ranges, logits, lo_table, hi_table, num, den, *,
                         num_samples, chunk, num_colors, data_shares, leaf_rule):
   n = logits.shape[0]
-  tree, lo_node, hi_node, mixed = _check_setup(parent, lo_table, hi_table, leaf_rule)
+  tree, lo_node, hi_node, mixed = _check_setup(parent, ranges, lo_table, hi_table, leaf_rule)
   num_chunks = -(-num_samples // chunk)
   keys = jax.random.split(key, num_chunks)
 
@@ -1081,7 +1083,7 @@ def fairness_probability(key: jax.Array, h: Hierarchy, probs, constraint: Constr
                  TypeError)
   plan = _plan(fn, constraint, n, c)
   logits = jnp.log(p)
-  fair = _probability_kernel(key, h.parent, logits, plan.lo_table, plan.hi_table,
+  fair = _probability_kernel(key, h.parent, _hier.leaf_ranges(h), logits, plan.lo_table, plan.hi_table,
                              jnp.uint32(plan.num), jnp.uint32(plan.den),
                              num_samples=num_samples, chunk=chunk, num_colors=c,
                              data_shares=plan.data_shares,
