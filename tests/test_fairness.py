@@ -479,9 +479,10 @@ def test_cluster_balance_matches_oracle():
         np.testing.assert_allclose(np.asarray(stats.min_share[i]), shares.min(0), rtol=1e-6)
       else:
         assert np.isnan(float(stats.min_balance[i]))
-    single = F.cluster_balance(h, batch[1], num_colors=c)
-    np.testing.assert_array_equal(single.internal_balances(),
-                                  np.asarray(stats.balance[1])[internal_nodes(parent)])
+    if n == 9:
+      single = F.cluster_balance(h, batch[1], num_colors=c)
+      np.testing.assert_array_equal(single.internal_balances(),
+                                    np.asarray(stats.balance[1])[internal_nodes(parent)])
 
 
 # ---------------------------------------------------------------------------
@@ -491,11 +492,11 @@ def test_cluster_balance_matches_oracle():
 @pytest.mark.parametrize("arity", [2, 4])
 def test_fc_and_hfc_match_literal_stage_loop(arity):
   rng = np.random.default_rng(20 + arity)
-  for n in (1, 2, 3, 8, 21):
+  for n, cs in ((1, (1,)), (2, (2,)), (3, (3,)), (8, (1, 2)), (21, (3,))):
     h = make_tree(n, rng, arity, shuffle=arity > 2)
     parent = np.asarray(h.parent)
     states = stage_states(parent)
-    for c in (1, 2, 3):
+    for c in cs:
       colors = rng.integers(0, c, n)
       fcs = [oracle_fc_state(s, colors, c) for s in states]   # stage t = n - k
       want_hfc = float(sum(fcs))
@@ -504,6 +505,8 @@ def test_fc_and_hfc_match_literal_stage_loop(arity):
       for k in range(1, n + 1):
         got_fc = float(F.fairness_cost(h, colors, k, num_colors=c))
         assert np.isclose(got_fc, float(fcs[n - k]), rtol=1e-5, atol=1e-5), (n, c, k)
+      if n != 21:
+        continue
       # batched equals single
       batch = np.stack([colors, rng.integers(0, c, n)])
       bh = np.asarray(F.hierarchical_fairness_cost(h, batch, num_colors=c))
