@@ -72,7 +72,8 @@ def as_fraction(fn: str, arg: str, eps, *, closed_upper: bool = False) -> Fracti
     f = eps
   else:
     if not np.isfinite(float(eps)):
-      _checks.fail(fn, arg, "be a number in (0, 1/2)", repr(eps))
+      rng = "(0, 1/2]" if closed_upper else "(0, 1/2)"
+      _checks.fail(fn, arg, f"lie in {rng}", repr(eps))
     f = Fraction(float(eps)).limit_denominator(10**6)
   ok = 0 < f < Fraction(1, 2) or (closed_upper and f == Fraction(1, 2))
   if not ok:
