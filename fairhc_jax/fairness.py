@@ -8,9 +8,12 @@ shares ``phi_g = n_g / n``.
 Everything starts from :func:`color_counts`: with the leaves in DFS order
 (:func:`fairhc_jax.hierarchy.leaf_ranges`) every node's leaves are a
 contiguous range, so ``counts[u] = C[stop[u]] - C[start[u]]`` with ``C`` the
-cumulative one-hot colour counts in leaf order: O(n c) per colouring. The
-kernels are written for one colouring and ``jax.vmap``-ed over a batch
-``int[B, n]``; the tree-only work (leaf order, sizes) is done once per call.
+cumulative one-hot colour counts in leaf order: O(n c) per colouring. Every
+public function takes one colouring ``int[n]`` or a batch ``int[B, n]``,
+evaluated in one vectorised call with the tree-only work (leaf order, sizes)
+done once (see the note above the kernels for the batch layout); all of
+them are pure functions of arrays that can themselves be ``jax.vmap``-ed
+or ``jax.jit``-ed (over trees, or over colourings given ``num_colors``).
 
 Constraints are small ``NamedTuple`` types:
 
@@ -377,7 +380,9 @@ def _tree_views(parent, r) -> _TreeViews:
   """Views from ``parent`` and its ``leaf_ranges`` (computed outside the kernels
   by the separately jitted ``leaf_ranges``, so every kernel for the same ``n``
   shares one compiled tree pass and compiles faster)."""
-  root = jnp.max(jnp.where(parent == -1, jnp.arange(parent.shape[-1], dtype=jnp.int32), -1))
+  # The one root, found with an integer sum: XLA:CPU integer min/max (and
+  # argmax) reductions are 10-100x slower than sums.
+  root = jnp.sum(jnp.where(parent == -1, jnp.arange(parent.shape[-1], dtype=jnp.int32), 0))
   return _TreeViews(r.order, r.start, r.stop, r.stop - r.start,
                     _internal_mask(parent), root)
 

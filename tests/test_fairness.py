@@ -595,6 +595,24 @@ def test_second_call_does_not_retrace(monkeypatch):
   F.check_fairness(make_tree(29, rng, 3), rng.integers(0, 2, 29), F.Balance(1, 2))
 
 
+def test_public_functions_vmap_over_trees_and_colourings():
+  p1 = np.asarray(from_parent(np.array([4, 4, 5, 5, 6, 6, -1])).parent)
+  p2 = np.asarray(from_parent(np.array([4, 4, 4, 5, 5, -1, -2])).parent)
+  parents = jnp.stack([p1, p2])
+  cols = jnp.array([0, 1, 1, 0])
+  out = jax.vmap(lambda p: F.color_counts(Hierarchy(parent=p), cols, 2))(parents)
+  for i, p in enumerate((p1, p2)):
+    np.testing.assert_array_equal(np.asarray(out[i]), oracle_counts(p, np.asarray(cols), 2))
+  fair = jax.vmap(lambda p: F.check_fairness(Hierarchy(parent=p), cols, F.Balance(1, 1),
+                                             num_colors=2).is_fair)(parents)
+  assert np.asarray(fair).tolist() == [True, False]   # p2: node {0, 1, 2} is 1:2
+  h = Hierarchy(parent=jnp.asarray(p1))
+  batch = jnp.stack([cols, 1 - cols, jnp.array([0, 0, 0, 1])])
+  got = jax.jit(jax.vmap(lambda c: F.hierarchical_fairness_cost(h, c, 2)))(batch)
+  np.testing.assert_allclose(np.asarray(got),
+                             np.asarray(F.hierarchical_fairness_cost(h, batch)), rtol=1e-6)
+
+
 # ---------------------------------------------------------------------------
 # Input errors.
 
