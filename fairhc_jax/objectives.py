@@ -41,7 +41,8 @@ error is a few units of ``n * eps`` at worst and about ``1e-6`` measured at
 own non-negative factors ``w(V) - w(lca)`` (no cancellation against the cost).
 
 The public functions validate their inputs in Python and then call the raw
-jitted kernels (``*_kernel``), which take ``weights`` as an array and do no
+kernels (``*_kernel``, all backed by the one jitted
+:func:`lca_weight_sum_kernel`), which take ``weights`` as an array and do no
 validation: ``jax.vmap`` those over batches of trees, matrices or weights.
 """
 
@@ -67,6 +68,7 @@ __all__ = [
     "cohen_addad_value_kernel",
     "dasgupta_cost",
     "dasgupta_cost_kernel",
+    "lca_weight_sum_kernel",
     "leaf_order_gaps",
     "moseley_wang_revenue",
     "moseley_wang_revenue_kernel",
@@ -183,10 +185,37 @@ def _pair_max_sum(m: jax.Array, order: jax.Array, gaps: jax.Array,
   return jnp.sum(totals)
 
 
-@functools.partial(jax.jit, static_argnames="block_size")
+@functools.partial(jax.jit, static_argnames=("complement", "block_size"))
+def lca_weight_sum_kernel(h: Hierarchy, M: jax.Array, weights: jax.Array, *,
+                          complement: bool = False,
+                          block_size: int = DEFAULT_BLOCK_SIZE) -> jax.Array:
+  """Raw jitted ``sum_{i<j} M[i, j] * f(lca(i, j))`` (no validation).
+
+  The one compiled kernel behind all three objectives (cost and value share
+  it, so each shape compiles at most twice). ``jax.vmap`` it over a batch of
+  trees (``Hierarchy`` with ``parent: int32[B, m]``), matrices or weights.
+
+  Args:
+    h: hierarchy, ``parent: int32[2n - 1]``.
+    M: ``float[n, n]`` symmetric matrix (diagonal ignored).
+    weights: ``int[n]`` vertex weights (``jnp.ones(n, int32)`` unweighted).
+    complement: ``f = w(V) - w(leaves(lca))`` (revenue) instead of
+      ``f = w(leaves(lca))`` (cost, value). Static.
+    block_size: rows per block. Static.
+
+  Returns:
+    A scalar of ``M``'s dtype.
+  """
+  order, gaps, total = leaf_order_gaps(h, weights)
+  if complement:
+    # max(g - w(V)) = max(g) - w(V): the factor stays an exact integer.
+    return -_pair_max_sum(M, order, gaps - total, block_size)
+  return _pair_max_sum(M, order, gaps, block_size)
+
+
 def dasgupta_cost_kernel(h: Hierarchy, S: jax.Array, weights: jax.Array, *,
                          block_size: int = DEFAULT_BLOCK_SIZE) -> jax.Array:
-  """Raw jitted Dasgupta cost (no validation; ``jax.vmap`` it for batches).
+  """Raw Dasgupta cost (no validation; jit/vmap-able).
 
   Args:
     h: hierarchy, ``parent: int32[2n - 1]``.
@@ -197,14 +226,13 @@ def dasgupta_cost_kernel(h: Hierarchy, S: jax.Array, weights: jax.Array, *,
   Returns:
     ``sum_{i<j} S[i, j] * w(leaves(lca(i, j)))``, a scalar of ``S``'s dtype.
   """
-  order, gaps, _ = leaf_order_gaps(h, weights)
-  return _pair_max_sum(S, order, gaps, block_size)
+  return lca_weight_sum_kernel(h, S, weights, complement=False,
+                               block_size=block_size)
 
 
-@functools.partial(jax.jit, static_argnames="block_size")
 def cohen_addad_value_kernel(h: Hierarchy, D: jax.Array, weights: jax.Array, *,
                              block_size: int = DEFAULT_BLOCK_SIZE) -> jax.Array:
-  """Raw jitted Cohen-Addad et al. value (no validation).
+  """Raw Cohen-Addad et al. value (no validation; jit/vmap-able).
 
   Args:
     h: hierarchy, ``parent: int32[2n - 1]``.
@@ -215,15 +243,14 @@ def cohen_addad_value_kernel(h: Hierarchy, D: jax.Array, weights: jax.Array, *,
   Returns:
     ``sum_{i<j} D[i, j] * w(leaves(lca(i, j)))``, a scalar of ``D``'s dtype.
   """
-  order, gaps, _ = leaf_order_gaps(h, weights)
-  return _pair_max_sum(D, order, gaps, block_size)
+  return lca_weight_sum_kernel(h, D, weights, complement=False,
+                               block_size=block_size)
 
 
-@functools.partial(jax.jit, static_argnames="block_size")
 def moseley_wang_revenue_kernel(h: Hierarchy, S: jax.Array, weights: jax.Array,
                                 *, block_size: int = DEFAULT_BLOCK_SIZE
                                 ) -> jax.Array:
-  """Raw jitted Moseley-Wang revenue (no validation).
+  """Raw Moseley-Wang revenue (no validation; jit/vmap-able).
 
   Args:
     h: hierarchy, ``parent: int32[2n - 1]``.
@@ -233,12 +260,11 @@ def moseley_wang_revenue_kernel(h: Hierarchy, S: jax.Array, weights: jax.Array,
 
   Returns:
     ``sum_{i<j} S[i, j] * (w(V) - w(leaves(lca(i, j))))``, a scalar of
-    ``S``'s dtype. Each factor is formed exactly from integers (as
-    ``-(g - w(V))`` with the max taken over shifted gaps) before it meets
-    ``S``, so there is no cancellation against the cost.
+    ``S``'s dtype. Each factor is an exact integer before it meets ``S``, so
+    there is no cancellation against the cost.
   """
-  order, gaps, total = leaf_order_gaps(h, weights)
-  return -_pair_max_sum(S, order, gaps - total, block_size)
+  return lca_weight_sum_kernel(h, S, weights, complement=True,
+                               block_size=block_size)
 
 
 def _pair_total(m: jax.Array) -> jax.Array:

@@ -8,8 +8,6 @@ Two oracles, neither sharing code with the library's kernels:
   ``w(u)``), for larger ``n``.
 """
 
-import functools
-
 import chex
 import jax
 import jax.numpy as jnp
@@ -224,7 +222,7 @@ def test_hand_worked_four_points_non_binary():
 # Against the literal oracle.
 
 
-@pytest.mark.parametrize("n", [1, 2, 3, 4, 7, 40, 97])
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 37])
 def test_matches_literal_oracle(n):
   rng = np.random.default_rng(100 + n)
   x, trees = tree_cases(n, rng)
@@ -243,9 +241,9 @@ def test_matches_literal_oracle(n):
             tname, name, weights is not None, float(got), want)
 
 
-@pytest.mark.parametrize("block_size", [1, 2, 5, 16, 64])
+@pytest.mark.parametrize("block_size", [1, 5, 16])
 def test_block_sizes_agree_with_oracle(block_size):
-  # n = 37 is not a multiple of any block size; the last block is padded.
+  # n = 37 is not a multiple of the block sizes; the last block is padded.
   n = 37
   rng = np.random.default_rng(7)
   x, trees = tree_cases(n, rng)
@@ -263,7 +261,7 @@ def test_block_sizes_agree_with_oracle(block_size):
 
 
 def test_float64_matches_oracle_tightly():
-  n = 60
+  n = 37
   rng = np.random.default_rng(3)
   x, trees = tree_cases(n, rng)
   d, s = dist_sim(x)
@@ -285,13 +283,13 @@ def test_float64_matches_oracle_tightly():
 def test_ties_and_equal_distances():
   # Integer grid points: many equal distances and many tied linkage merges.
   rng = np.random.default_rng(5)
-  x = rng.integers(0, 3, size=(30, 2)).astype(float)
+  x = rng.integers(0, 3, size=(37, 2)).astype(float)
   d, s = dist_sim(x)
   h = from_parent(linkage_parent(sch.linkage(x, "single")))
   with jax.enable_x64(True):
     for name, fn, arg, _ in ALL_OBJECTIVES:
       m = d if arg == "D" else s
-      want = oracle_for(name, np.asarray(h.parent), d, s, np.ones(30))
+      want = oracle_for(name, np.asarray(h.parent), d, s, np.ones(37))
       assert rel_err(fn(h, m), want) <= 1e-12
   # A constant similarity: cost depends only on the tree shape.
   const = np.ones((6, 6)) - np.eye(6)
@@ -302,7 +300,7 @@ def test_ties_and_equal_distances():
 
 def test_mirrored_caterpillar():
   # Leaves visited deepest-last: the DFS gaps decrease along the order.
-  n = 25
+  n = 37
   parent = np.full(2 * n - 1, -1)
   # Spine nodes n..2n-2; node n+k joins leaf k with node n+k+1 (root = n).
   for k in range(n - 2):
@@ -328,7 +326,7 @@ def test_mirrored_caterpillar():
 @pytest.mark.parametrize("seed", range(4))
 def test_upper_bounds_hold(seed):
   rng = np.random.default_rng(seed)
-  n = int(rng.integers(2, 80))
+  n = 37
   x, trees = tree_cases(n, rng)
   d, s = dist_sim(x)
   for weights in (None, rng.integers(1, 7, size=n)):
@@ -350,7 +348,7 @@ def test_one_point():
 
 
 def test_medium_n_against_matrix_oracle():
-  n = 700
+  n = 300
   rng = np.random.default_rng(21)
   x = points(n, rng, d=4)
   d, s = dist_sim(x)
@@ -406,7 +404,7 @@ def test_accuracy_at_ten_thousand():
 
 
 def test_vmap_over_trees_and_weights_equals_loop():
-  n = 23
+  n = 12
   rng = np.random.default_rng(9)
   _, s = dist_sim(points(n, rng))
   s = jnp.asarray(s, jnp.float32)
@@ -425,7 +423,7 @@ def test_vmap_over_trees_and_weights_equals_loop():
 
 
 def test_public_function_under_jit():
-  n = 12
+  n = 7
   rng = np.random.default_rng(1)
   d, s = dist_sim(points(n, rng), np.float32)
   h = from_parent(random_binary_parent(n, rng))
@@ -434,9 +432,11 @@ def test_public_function_under_jit():
 
 
 def test_no_recompilation_for_same_shapes():
-  n = 16
+  n = 7
   rng = np.random.default_rng(2)
-  raw = obj.dasgupta_cost_kernel.__wrapped__
+  def raw(h, s, w):
+    return obj.lca_weight_sum_kernel.__wrapped__(
+        h, s, w, complement=False, block_size=obj.DEFAULT_BLOCK_SIZE)
   counted = jax.jit(chex.assert_max_traces(raw, n=1))
   s1 = jnp.asarray(dist_sim(points(n, rng), np.float32)[1])
   s2 = jnp.asarray(dist_sim(points(n, rng), np.float32)[1])
@@ -445,16 +445,15 @@ def test_no_recompilation_for_same_shapes():
   w = jnp.ones(n, jnp.int32)
   counted(h1, s1, w)
   counted(h2, s2, w + 1)  # new values, same shapes: no new trace
+  h3 = from_parent(random_binary_parent(3, rng))
   with pytest.raises(AssertionError):
-    counted(h1, s1[:8, :8], w[:8])  # a new shape would retrace
+    counted(h3, s1[:3, :3], w[:3])  # a new shape would retrace
   # The public entry points reuse their compiled kernels too.
-  for fn, kernel in [(obj.dasgupta_cost, obj.dasgupta_cost_kernel),
-                     (obj.moseley_wang_revenue, obj.moseley_wang_revenue_kernel),
-                     (obj.cohen_addad_value, obj.cohen_addad_value_kernel)]:
+  for fn in (obj.dasgupta_cost, obj.moseley_wang_revenue, obj.cohen_addad_value):
     fn(h1, s1)
-    size = kernel._cache_size()
+    size = obj.lca_weight_sum_kernel._cache_size()
     fn(h2, s2, weights=np.arange(1, n + 1))
-    assert kernel._cache_size() == size
+    assert obj.lca_weight_sum_kernel._cache_size() == size
 
 
 # ---------------------------------------------------------------------------
