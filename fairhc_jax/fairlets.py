@@ -220,9 +220,11 @@ def capped_decomposition(key: jax.Array, colors: Any, alpha: Any) -> Decompositi
   0, 1, ...``. Feasibility (``n_g * t <= n`` for every colour) gives
   ``n_g <= floor(n / t) = k``, so a colour's points, consecutive in that
   order, land in distinct fairlets: every fairlet holds at most one point of
-  each colour and has ``t`` or ``t + 1`` points, so each colour's share is at
-  most ``1/t`` (``count * t <= size``). Sizes are ``<= t + 1 <= 2t - 1`` for
-  ``t >= 2`` (singletons when ``t = 1``), within the paper's bound.
+  each colour and has ``floor(n/k) >= t`` or ``ceil(n/k)`` points, so each
+  colour's share is at most ``1/t`` (``count * t <= size``). Since
+  ``n < (k + 1) t``, sizes are at most ``t + ceil((t - 1) / k) <= 2t - 1``
+  (the paper's bound; ``t + 1`` once ``k >= t - 1``, singletons when
+  ``t = 1``).
 
   Args:
     key: PRNG key (consumed).
@@ -253,8 +255,7 @@ def capped_decomposition(key: jax.Array, colors: Any, alpha: Any) -> Decompositi
   k = n // t
   slots = np.arange(n, dtype=np.int32) % k
   f = _assign(key, c, jnp.asarray(slots))
-  return Decomposition(fairlet_of=f, num_fairlets=int(k),
-                       max_size=int(t + (1 if n % k else 0)) if t > 1 else 1)
+  return Decomposition(fairlet_of=f, num_fairlets=int(k), max_size=-(-n // k))
 
 
 def decomposition_from_assignment(fairlet_of: Any) -> Decomposition:

@@ -1,0 +1,357 @@
+"""Fair hierarchical clustering through fairlets (Ahmadian et al., NeurIPS 2020).
+
+The method has three phases:
+
+1. a fairlet decomposition (:mod:`fairhc_jax.fairlets`): random, two colours
+   with balance ``b:r`` or any number of colours with cap ``alpha = 1/t``;
+2. the local search (Algorithm 1) that lowers the fairlet objective
+   ``phi(Y) = sum_k d(Y_k)`` by swapping same-coloured points, with the
+   authors' randomised schedule or the fast one;
+3. the fair tree (:func:`fairlet_tree`): average linkage inside every
+   fairlet and vertex-weighted average linkage over the fairlets, joined
+   into one :class:`~fairhc_jax.hierarchy.Hierarchy`. Every internal node is
+   a union of whole fairlets or lies inside one fairlet, so every cluster
+   above the fairlet layer is fair under any union-closed notion.
+
+:func:`fair_hierarchical_clustering` runs all three and reports statistics
+and the time of each phase.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import Any, NamedTuple, Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fairhc_jax import _checks
+from fairhc_jax import distances as _distances
+from fairhc_jax import fairlets as _fairlets
+from fairhc_jax import linkage as _linkage
+from fairhc_jax.hierarchy import NO_PARENT, UNUSED, Hierarchy
+
+SCHEDULES = ("fast", "random", "none")
+"""``schedule`` values: the two local-search schedules, or no local search."""
+
+METRICS = ("euclidean", "precomputed")
+
+
+def _pad_distance(D):
+  """A distance larger than every entry of ``D``: padding merges last."""
+  return 2 * jnp.max(D) + 1
+
+
+INNER = ("linkage", "flat")
+"""How a fairlet's points hang below it: an average-linkage subtree (the
+paper's) or one flat node with all of them as children."""
+
+
+@functools.partial(jax.jit, static_argnames=("num_fairlets", "max_size", "inner"))
+def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
+                         inner: str = "linkage"):
+  """The fair tree for one decomposition (see :func:`fairlet_tree`)."""
+  n = D.shape[0]
+  k, mf = num_fairlets, max_size
+  f = fairlet_of
+  idx = jnp.arange(n, dtype=jnp.int32)
+  sizes = jnp.zeros(k, jnp.int32).at[f].add(1)
+  order = jnp.argsort(f, stable=True).astype(jnp.int32)
+  first = jnp.cumsum(sizes) - sizes  # first position of each fairlet in order
+  pos = jnp.zeros(n, jnp.int32).at[order].set(idx - first[f[order]])
+  # members[a, s]: the s-th point of fairlet a (by index), n for padding.
+  members = jnp.full((k, mf), n, jnp.int32).at[f, pos].set(idx)
+  real = members < n
+  base = n + jnp.cumsum(sizes - 1) - (sizes - 1)  # first inner node of fairlet a
+
+  m = 2 * n - 1
+  parent = jnp.full(m, NO_PARENT, jnp.int32)
+  height = jnp.zeros(m, D.dtype)
+  fairlet_root = members[:, 0]  # singleton fairlets: the leaf itself
+
+  if inner == "flat":
+    # Fairlets of size >= 2 become nodes n, n+1, ... (in fairlet order) with
+    # their points as children; singletons stay leaves; free slots at the end.
+    big = sizes > 1
+    node_of = n + jnp.cumsum(big) - big
+    top = n + jnp.sum(big)  # first fairlet-level node
+    parent = jnp.where(jnp.arange(m) < n, NO_PARENT, UNUSED).astype(jnp.int32)
+    parent = parent.at[idx].set(jnp.where(big[f], node_of[f], NO_PARENT))
+    flat_target = jnp.where(big, node_of, m)  # out of range: dropped
+    parent = parent.at[flat_target].set(NO_PARENT, mode="drop")
+    same = f[:, None] == f[None, :]
+    within = 0.5 * jax.ops.segment_sum(jnp.sum(jnp.where(same, D, 0), 1), f,
+                                       num_segments=k)
+    pairs = (sizes * (sizes - 1) // 2).astype(D.dtype)
+    height = height.at[flat_target].set(within / jnp.maximum(pairs, 1), mode="drop")
+    fairlet_root = jnp.where(big, node_of, fairlet_root)
+  elif mf > 1:
+    # Inside every fairlet at once: one padded mf x mf block per fairlet, the
+    # padding at a distance above every real one so that the first s_a - 1
+    # merges of block a join exactly its s_a real points; vmapped linkage.
+    top = n + (n - k)
+    safe = jnp.minimum(members, n - 1)
+    blocks = D[safe[:, :, None], safe[:, None, :]]
+    pair_real = real[:, :, None] & real[:, None, :]
+    blocks = jnp.where(pair_real, blocks, _pad_distance(D))
+    blocks = jnp.where(jnp.eye(mf, dtype=bool), 0, blocks)
+    sub = jax.vmap(lambda b: _linkage.linkage(b, "average"))(blocks)
+    # Global id of local node x of fairlet a (leaves: points; merges: base+t).
+    local = jnp.arange(2 * mf - 1, dtype=jnp.int32)[None, :]
+    glob = jnp.where(local < mf,
+                     jnp.concatenate([members, jnp.zeros((k, mf - 1), jnp.int32)], 1),
+                     base[:, None] + local - mf)
+    # Real local nodes below the fairlet's root: real leaves and the first
+    # s_a - 2 merges (merge s_a - 2 is the fairlet root).
+    below_root = jnp.where(local < mf,
+                           jnp.concatenate([real, jnp.zeros((k, mf - 1), bool)], 1),
+                           (local - mf) < (sizes[:, None] - 2))
+    below_root = below_root & (sizes[:, None] > 1)
+    gparent = jnp.take_along_axis(glob, jnp.maximum(sub.parent, 0), axis=1)
+    target = jnp.where(below_root, glob, m)  # out of range: dropped
+    parent = parent.at[target.ravel()].set(gparent.ravel(), mode="drop")
+    is_merge = (local >= mf) & ((local - mf) < (sizes[:, None] - 1))
+    htarget = jnp.where(is_merge, glob, m)
+    height = height.at[htarget.ravel()].set(sub.height.ravel(), mode="drop")
+    fairlet_root = jnp.where(sizes > 1, base + sizes - 2, fairlet_root)
+  else:
+    top = n
+
+  # Over the fairlets: vertex-weighted average linkage on the mean
+  # fairlet-to-fairlet distances d(Y_a, Y_b) / (|Y_a| |Y_b|).
+  if k > 1:
+    table = _fairlets.fairlet_table(D, f, k)  # [k, n]
+    between = jax.ops.segment_sum(table.T, f, num_segments=k)  # d(Y_a, Y_b)
+    w = sizes.astype(D.dtype)
+    mean = between / (w[:, None] * w[None, :])
+    mean = jnp.where(jnp.eye(k, dtype=bool), 0, mean)
+    outer = _linkage.linkage(mean, "average", weights=sizes)
+    oglob = jnp.concatenate([fairlet_root, top + jnp.arange(k - 1, dtype=jnp.int32)])
+    opar = jnp.where(outer.parent >= 0, oglob[jnp.maximum(outer.parent, 0)], NO_PARENT)
+    parent = parent.at[oglob].set(opar)
+    height = height.at[top + jnp.arange(k - 1, dtype=jnp.int32)].set(outer.height[k:])
+  return Hierarchy(parent=parent, height=height)
+
+
+def fairlet_tree(D: Any, decomposition: _fairlets.Decomposition, *,
+                 inner: str = "linkage") -> Hierarchy:
+  """The fair tree on a fairlet decomposition.
+
+  Average linkage inside every fairlet (all fairlets at once: each fairlet's
+  distances padded to ``max_size x max_size`` and the linkage kernel
+  vmapped over fairlets), then vertex-weighted average linkage over the
+  fairlets (a fairlet is a point of weight ``|Y_a|``; the linkage between
+  fairlet clusters ``A, B`` is ``d(A, B) / (w(A) w(B))``), joined into one
+  binary hierarchy on the ``n`` points.
+
+  Fairness: every cluster that is a union of whole fairlets is fair (the
+  notions are union-closed). With ``inner="linkage"`` (the paper's tree) the
+  clusters strictly inside a fairlet are not fair (a fairlet has no fair
+  split), so the tree is fair in the sense of the paper's footnote 1: it
+  contains a layer of fairlets and every cluster at or above it is fair.
+  With ``inner="flat"`` each fairlet is one node whose children are its
+  points, so every non-leaf cluster is fair (Definition 5 exactly, and a
+  node with a leaf child has only leaf children, Knittel et al.'s form);
+  value can only rise and cost and revenue can only worsen against the
+  paper's tree.
+
+  Node layout (``inner="linkage"``, a binary tree): leaves ``0..n-1``; then
+  each fairlet's ``|Y_a| - 1`` merges, fairlet by fairlet; then the
+  ``k - 1`` fairlet-level merges. (``"flat"``: the fairlet nodes, then the
+  fairlet-level merges, then free slots.) Heights are the average-linkage
+  merge distances of each part (a flat node: its mean pairwise distance);
+  fairlet-level heights can be lower than some in-fairlet heights.
+
+  Args:
+    D: ``float[n, n]`` symmetric distances with a zero diagonal.
+    decomposition: a :class:`~fairhc_jax.fairlets.Decomposition` of the
+      ``n`` points.
+    inner: ``"linkage"`` (default) or ``"flat"``.
+
+  Returns:
+    A :class:`Hierarchy` with heights.
+  """
+  fn = "fairlet_tree"
+  _checks.check_choice(fn, "inner", inner, INNER)
+  D = _checks.check_square_matrix(fn, "D", D, zero_diagonal=True)
+  if not isinstance(decomposition, _fairlets.Decomposition):
+    _checks.fail(fn, "decomposition", "be a Decomposition",
+                 type(decomposition).__name__, TypeError)
+  if decomposition.fairlet_of.shape != (D.shape[0],):
+    _checks.fail(fn, "decomposition", f"cover the {D.shape[0]} points of D",
+                 f"fairlet_of of shape {tuple(decomposition.fairlet_of.shape)}")
+  return _fairlet_tree_kernel(D, decomposition.fairlet_of,
+                              decomposition.num_fairlets, decomposition.max_size,
+                              inner)
+
+
+class FairHCStats(NamedTuple):
+  """Statistics of one run of :func:`fair_hierarchical_clustering`.
+
+  Attributes:
+    num_fairlets: ``k``.
+    max_fairlet_size: the largest fairlet.
+    phi_before: ``phi`` of the initial random decomposition.
+    phi_after: ``phi`` after the local search.
+    ratio_fairlets_before: ``phi_before / d(V)``.
+    ratio_fairlets_after: ``phi_after / d(V)``.
+    swaps: swaps accepted by the local search.
+    steps: its steps (rounds of ``n`` trials for ``"random"``).
+    trials: swap candidates it examined.
+    time_distances: seconds for the distance matrix (0 if precomputed).
+    time_decomposition: seconds for the initial decomposition.
+    time_local_search: seconds for the local search.
+    time_tree: seconds for the fair tree.
+  """
+
+  num_fairlets: int
+  max_fairlet_size: int
+  phi_before: float
+  phi_after: float
+  ratio_fairlets_before: float
+  ratio_fairlets_after: float
+  swaps: int
+  steps: int
+  trials: int
+  time_distances: float
+  time_decomposition: float
+  time_local_search: float
+  time_tree: float
+
+
+class FairHCResult(NamedTuple):
+  """The result of :func:`fair_hierarchical_clustering`.
+
+  Attributes:
+    hierarchy: the fair tree, a binary :class:`Hierarchy` on the ``n`` points.
+    fairlets: ``int32[n]``, the fairlet of each point (the tree's bottom
+      fair layer).
+    stats: :class:`FairHCStats`.
+    distances: ``float[n, n]``, the distance matrix used (handy for the
+      objectives; the input itself when ``metric="precomputed"``).
+  """
+
+  hierarchy: Hierarchy
+  fairlets: jax.Array
+  stats: FairHCStats
+  distances: jax.Array
+
+
+def _ready(x):
+  return jax.block_until_ready(x)
+
+
+def fair_hierarchical_clustering(
+    key: jax.Array,
+    X: Any,
+    colors: Any,
+    *,
+    balance: Optional[Sequence[int]] = None,
+    alpha: Optional[float] = None,
+    schedule: str = "fast",
+    eps: float = 0.1,
+    metric: str = "euclidean",
+    inner: str = "linkage",
+    max_steps: Optional[int] = None,
+) -> FairHCResult:
+  """Fair hierarchical clustering by fairlets, local search and average linkage.
+
+  Args:
+    key: PRNG key (consumed: split for the decomposition and the search).
+    X: ``float[n, d]`` points (Euclidean distances), or ``float[n, n]``
+      distances with ``metric="precomputed"``.
+    colors: ``int[n]`` protected colours in ``[0, c)``, every colour present.
+    balance: ``(b, r)`` with ``b <= r``: two colours, every cluster with
+      balance ``min/max >= b/r``.
+    alpha: cap ``1/t``: any number of colours, no colour above a share of
+      ``alpha`` in any cluster. Give exactly one of ``balance`` and ``alpha``.
+    schedule: ``"fast"`` (default), ``"random"`` (the authors' schedule) or
+      ``"none"`` (keep the random decomposition).
+    eps: ``eps > 0`` of the local search's acceptance rule (paper: 0.1).
+    metric: ``"euclidean"`` (``X`` holds points) or ``"precomputed"``.
+    inner: ``"linkage"`` (the paper's average-linkage subtree in each
+      fairlet) or ``"flat"`` (one node per fairlet, so that every non-leaf
+      cluster is fair); see :func:`fairlet_tree`.
+    max_steps: optional cap on local-search steps.
+
+  Returns:
+    A :class:`FairHCResult` with ``.hierarchy``, ``.fairlets``, ``.stats``
+    and ``.distances``.
+
+  Raises:
+    ValueError: bad inputs or an infeasible fairness request (the message
+      names the colour and its share).
+  """
+  fn = "fair_hierarchical_clustering"
+  _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
+  _checks.check_choice(fn, "metric", metric, METRICS)
+  _checks.check_choice(fn, "inner", inner, INNER)
+  eps = _fairlets._check_eps(fn, eps)
+  if (balance is None) == (alpha is None):
+    _checks.fail(fn, "balance / alpha", "be given exactly one (balance=(b, r) for "
+                 "two colours, alpha=1/t for a cap)",
+                 f"balance={balance!r}, alpha={alpha!r}")
+  if max_steps is not None:
+    max_steps = _checks.check_positive_int(fn, "max_steps", max_steps, minimum=0)
+  # Validate everything cheap before the O(n^2) work.
+  if metric == "precomputed":
+    x = _checks.as_float(fn, "X", X)
+    if x.ndim != 2 or x.shape[0] != x.shape[1]:
+      _checks.fail(fn, "X", "be a square distance matrix float[n, n] with "
+                   "metric='precomputed'", f"shape {tuple(x.shape)}")
+  else:
+    x = _checks.check_points(fn, "X", X)
+  n = x.shape[0]
+  c, _ = _checks.check_colors(fn, "colors", colors, n, batched=False)
+  k_dec, k_search = jax.random.split(key)
+
+  t0 = time.perf_counter()
+  try:
+    if balance is not None:
+      dec = _fairlets.balance_decomposition(k_dec, c, balance)
+    else:
+      dec = _fairlets.capped_decomposition(k_dec, c, alpha)
+  except ValueError as e:  # re-label with the public entry point's name
+    raise ValueError(str(e).replace(
+        "balance_decomposition:", f"{fn}:").replace("capped_decomposition:", f"{fn}:")) from None
+  _ready(dec.fairlet_of)
+  t_dec = time.perf_counter() - t0
+
+  t0 = time.perf_counter()
+  if metric == "precomputed":
+    D = _checks.check_square_matrix(fn, "X", x, zero_diagonal=True)
+  else:
+    D = _ready(_distances.pairwise_distances(x))
+  t_dist = time.perf_counter() - t0 if metric != "precomputed" else 0.0
+
+  t0 = time.perf_counter()
+  state = _fairlets.local_search_init(k_search, D, dec)
+  phi_before = float(state.phi)
+  if schedule != "none":
+    cap = np.iinfo(np.int32).max if max_steps is None else max_steps
+    state = _fairlets._run(state, D, c, jnp.asarray(eps, D.dtype),
+                           jnp.asarray(cap, jnp.int32), schedule)
+  _ready(state.phi)
+  t_ls = time.perf_counter() - t0
+  final = _fairlets.Decomposition(fairlet_of=state.fairlet_of,
+                                  num_fairlets=dec.num_fairlets,
+                                  max_size=dec.max_size)
+
+  t0 = time.perf_counter()
+  h = _ready(_fairlet_tree_kernel(D, final.fairlet_of, final.num_fairlets,
+                                  final.max_size, inner))
+  t_tree = time.perf_counter() - t0
+
+  total = float(0.5 * jnp.sum(D))
+  phi_after = float(state.phi)
+  ratio = (lambda p: p / total if total > 0 else 0.0)
+  stats = FairHCStats(
+      num_fairlets=dec.num_fairlets, max_fairlet_size=dec.max_size,
+      phi_before=phi_before, phi_after=phi_after,
+      ratio_fairlets_before=ratio(phi_before), ratio_fairlets_after=ratio(phi_after),
+      swaps=int(state.swaps), steps=int(state.steps), trials=int(state.trials),
+      time_distances=t_dist, time_decomposition=t_dec, time_local_search=t_ls,
+      time_tree=t_tree)
+  return FairHCResult(hierarchy=h, fairlets=final.fairlet_of, stats=stats, distances=D)
