@@ -239,13 +239,11 @@ def test_wide_multiply_and_compare_are_exact():
   le = np.asarray(F._le64(x, y))
   ints = np.array(got, dtype=object)
   np.testing.assert_array_equal(le, ints <= np.roll(ints, 1))
-  d = F._sub64(x, y)
   big = np.maximum(ints, np.roll(ints, 1))
   sm = np.minimum(ints, np.roll(ints, 1))
   dd = F._sub64((jnp.where(le, y[0], x[0]), jnp.where(le, y[1], x[1])),
                 (jnp.where(le, x[0], y[0]), jnp.where(le, x[1], y[1])))
   assert [int(h) * 2**32 + int(l) for h, l in zip(*map(np.asarray, dd))] == list(big - sm)
-  del d
 
 
 def test_as_fraction_conversions():
