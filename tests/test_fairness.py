@@ -305,6 +305,9 @@ def test_check_matches_oracle(kind, arity):
           viol = (status != 0).any(1) | mixed
           np.testing.assert_array_equal(np.asarray(res.violating[i]), viol)
           assert bool(res.is_fair[i]) == (not viol.any())
+        np.testing.assert_array_equal(
+            np.asarray(F.is_fair(h, batch, cons, num_colors=c, leaf_children_rule=rule)),
+            np.asarray(res.is_fair))
         if n == 12:
           single = F.check_fairness(h, batch[2], cons, num_colors=c, leaf_children_rule=rule)
           np.testing.assert_array_equal(np.asarray(single.status), np.asarray(res.status[2]))
