@@ -169,8 +169,10 @@ def check_colors(
   if num_colors is not None:
     num_colors = check_positive_int(fn, "num_colors", num_colors)
   if is_concrete(c):
-    lo = int(jnp.min(c)) if c.size else 0
-    hi = int(jnp.max(c)) if c.size else 0
+    # NumPy: integer min/max reductions are slow on XLA:CPU.
+    cn = np.asarray(c)
+    lo = int(cn.min()) if cn.size else 0
+    hi = int(cn.max()) if cn.size else 0
     if num_colors is None:
       num_colors = hi + 1
     if lo < 0 or hi >= num_colors:
