@@ -1,5 +1,29 @@
-"""fairhc_jax: fair hierarchical clustering as jit-compiled, vmappable JAX kernels."""
+"""fairhc_jax: fair hierarchical clustering as jit-compiled, vmappable JAX kernels.
 
+The package top level re-exports the public API; each name lives in the
+module that holds one idea (see README.md for the module map).
+"""
+
+from fairhc_jax import datasets
+from fairhc_jax.distances import pairwise_distances, similarity
+from fairhc_jax.fairness import (
+    Balance,
+    BalanceStats,
+    BoundedRepresentation,
+    FairnessCheck,
+    FairnessProbability,
+    Proportional,
+    RepresentationBounds,
+    check_fairness,
+    check_feasible,
+    cluster_balance,
+    color_counts,
+    fairness_cost,
+    fairness_probability,
+    fairness_report,
+    hierarchical_fairness_cost,
+    is_fair,
+)
 from fairhc_jax.hierarchy import (
     NO_PARENT,
     UNUSED,
@@ -18,5 +42,28 @@ from fairhc_jax.hierarchy import (
     root,
     validate,
 )
+from fairhc_jax.interop import from_linkage, leaves_list, to_linkage
+from fairhc_jax.linkage import linkage, linkage_from_points
+from fairhc_jax.objectives import (
+    cohen_addad_value,
+    dasgupta_cost,
+    moseley_wang_revenue,
+    revenue_upper_bound,
+    value_upper_bound,
+)
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "NO_PARENT", "UNUSED", "Balance", "BalanceStats", "BoundedRepresentation",
+    "Children", "FairnessCheck", "FairnessProbability", "Hierarchy",
+    "LeafRanges", "Proportional", "RepresentationBounds", "check_fairness",
+    "check_feasible", "children", "children_table", "cluster_balance",
+    "cohen_addad_value", "color_counts", "dasgupta_cost", "datasets", "depth",
+    "fairness_cost", "fairness_probability", "fairness_report", "from_linkage",
+    "from_parent", "hierarchical_fairness_cost", "is_fair",
+    "is_valid_hierarchy", "leaf_counts", "leaf_ranges", "leaves_list",
+    "linkage", "linkage_from_points", "moseley_wang_revenue", "num_children",
+    "pairwise_distances", "postorder_compact", "revenue_upper_bound", "root",
+    "similarity", "to_linkage", "validate", "value_upper_bound",
+]
