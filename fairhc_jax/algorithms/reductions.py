@@ -482,8 +482,9 @@ def fair_hc(tree: Hierarchy, colors, *, h: int, k: int, eps,
     srt = kids.reshape(items.size, h // k, k)  # [item, chunk, position in chunk]
     groups = srt.transpose(0, 2, 1).reshape(items.size * k, h // k)
     if h > k:
-      rows = 1 << int(np.ceil(np.log2(groups.shape[0])))
-      padded = np.full((rows, h // k), -1, np.int32)
+      # Each group holds h/k >= 2 distinct internal nodes, so at most n groups:
+      # padding to n rows compiles the fold kernel once per (n, h, k).
+      padded = np.full((st.n, h // k), -1, np.int32)
       padded[: groups.shape[0]] = groups
       new = ops.fold_kernel(jnp.asarray(st.parent), jnp.asarray(padded), h)
       st.apply("tree_fold", level, new, groups.shape[0],
