@@ -31,9 +31,12 @@ Methods (``d`` = distance, ``n_*`` = cluster sizes, ``k`` any other cluster):
 
 ``weights`` (positive integers, one per point) are the initial cluster sizes
 ``n_i``: they change "average" and "ward" and are ignored by the other three.
-Average linkage with weights equals plain average linkage on the point set in
-which point ``i`` is repeated ``weights[i]`` times (after the zero-distance
-merges among the copies), which is what the fairlet method needs.
+Point ``i`` stands for ``weights[i]`` coincident points: average (and Ward)
+linkage with weights equals plain average (Ward) linkage on the point set in
+which point ``i`` is repeated ``weights[i]`` times, after the zero-height
+merges among the copies. That is what the fairlet method needs. (For Ward the
+initial squared distances are scaled by ``2 w_i w_j / (w_i + w_j)`` to make
+this hold.)
 
 Algorithm (``linkage``): cached row minima. Every active slot ``k`` keeps the
 distance to, and the index of, its nearest active slot. A step takes the
@@ -163,11 +166,16 @@ def init_state(dist: jax.Array, weights: Optional[jax.Array] = None,
   """
   n = dist.shape[0]
   dtype = dist.dtype
-  if method == "ward":
-    dist = dist * dist
-  dist = jnp.where(jnp.eye(n, dtype=bool), jnp.asarray(jnp.inf, dtype), dist)
   size = (jnp.ones(n, dtype) if weights is None
           else jnp.asarray(weights).astype(dtype))
+  if method == "ward":
+    dist = dist * dist
+    if weights is not None:
+      # Point i stands for size[i] coincident points: Ward's distance between
+      # two such groups is 2 w_i w_j / (w_i + w_j) times the squared distance.
+      dist = dist * (2 * size[:, None] * size[None, :]
+                     / (size[:, None] + size[None, :]))
+  dist = jnp.where(jnp.eye(n, dtype=bool), jnp.asarray(jnp.inf, dtype), dist)
   m = 2 * n - 1
   return LinkageState(
       dist=dist,
@@ -204,6 +212,8 @@ def merge(state: LinkageState, a, b, method: str):
   j = jnp.maximum(a, b).astype(jnp.int32)
   row_i = jax.lax.dynamic_index_in_dim(dist, i, 0, keepdims=False)
   row_j = jax.lax.dynamic_index_in_dim(dist, j, 0, keepdims=False)
+  row_i = row_i.at[0].set(row_i[0])
+  row_j = row_j.at[0].set(row_j[0])
   d_ij = row_i[j]
   n_i = state.size[i]
   n_j = state.size[j]
@@ -316,6 +326,8 @@ def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
   def rescan(carry):
     st, mind, nn, todo, k = carry
     row = jax.lax.dynamic_index_in_dim(st.dist, k, 0, keepdims=False)
+    # Own buffer for the row (else XLA copies the matrix every step).
+    row = row.at[0].set(row[0])
     row = jnp.where(st.alive, row, inf)
     mk, ik = _first_min(row)
     mind = mind.at[k].set(mk)
