@@ -250,8 +250,7 @@ def capped_decomposition(key: jax.Array, colors: Any, alpha: Any) -> Decompositi
     g = int(over[np.argmax(counts[over])])
     _checks.fail(fn, "colors", f"give every colour a share of at most alpha = 1/{t} "
                  f"= {1 / t:.4g}", f"colour {g} with {int(counts[g])} of {n} points "
-                 f"(share {counts[g] / n:.4g}, {int(counts[g] * t - n)} too many "
-                 "for this cap)")
+                 f"(share {counts[g] / n:.4g}, at most {n // t} allowed)")
   k = n // t
   slots = np.arange(n, dtype=np.int32) % k
   f = _assign(key, c, jnp.asarray(slots))

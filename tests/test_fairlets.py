@@ -1,0 +1,365 @@
+"""Tests of fairhc_jax.fairlets against NumPy oracles written here.
+
+The oracles are literal transcriptions of the definitions (Python loops over
+pairs and fairlets) and share no code with the module.
+"""
+
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fairhc_jax import fairlets as fl
+
+
+# ---------------------------------------------------------------------------
+# Oracles.
+
+
+def dist_matrix(rng, n, dim=3):
+  x = rng.normal(size=(n, dim))
+  return np.sqrt(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1))
+
+
+def phi_oracle(D, f):
+  n = len(f)
+  return sum(D[a, b] for a in range(n) for b in range(a + 1, n) if f[a] == f[b])
+
+
+def fairlet_sets(f):
+  out = {}
+  for x, a in enumerate(np.asarray(f).tolist()):
+    out.setdefault(a, []).append(x)
+  return out
+
+
+def balance_ok(members, colors, b, r):
+  c0 = sum(1 for x in members if colors[x] == 0)
+  c1 = len(members) - c0
+  return min(c0, c1) * r >= max(c0, c1) * b
+
+
+def cap_ok(members, colors, t):
+  counts = {}
+  for x in members:
+    counts[colors[x]] = counts.get(colors[x], 0) + 1
+  return all(c * t <= len(members) for c in counts.values())
+
+
+def colors_with(rng, counts):
+  c = np.concatenate([np.full(k, g) for g, k in enumerate(counts)])
+  return rng.permutation(c).astype(np.int32)
+
+
+# ---------------------------------------------------------------------------
+# Decompositions.
+
+
+@pytest.mark.parametrize("counts,bal", [
+    ((10, 30), (1, 3)), ((11, 29), (1, 3)), ((30, 10), (1, 3)), ((7, 7), (1, 1)),
+    ((8, 12), (2, 3)), ((2, 3), (3, 5)), ((1, 1), (1, 3)), ((5, 35), (1, 7)),
+    ((13, 20), (1, 2)), ((6, 9), (2, 3)), ((9, 10), (4, 5)),
+])
+def test_balance_decomposition_fair_and_complete(counts, bal):
+  rng = np.random.default_rng(sum(counts))
+  colors = colors_with(rng, counts)
+  dec = fl.balance_decomposition(jax.random.key(1), colors, bal)
+  f = np.asarray(dec.fairlet_of)
+  sets = fairlet_sets(f)
+  assert sorted(sets) == list(range(dec.num_fairlets))
+  assert sum(len(s) for s in sets.values()) == len(colors)
+  b, r = bal
+  for members in sets.values():
+    assert balance_ok(members, colors, b, r), (members, colors[members])
+    assert len(members) <= b + r
+  assert dec.max_size == max(len(s) for s in sets.values())
+
+
+def test_balance_decomposition_is_random_and_keyed():
+  colors = colors_with(np.random.default_rng(0), (20, 40))
+  f1 = np.asarray(fl.balance_decomposition(jax.random.key(1), colors, (1, 2)).fairlet_of)
+  f1b = np.asarray(fl.balance_decomposition(jax.random.key(1), colors, (1, 2)).fairlet_of)
+  f2 = np.asarray(fl.balance_decomposition(jax.random.key(2), colors, (1, 2)).fairlet_of)
+  np.testing.assert_array_equal(f1, f1b)
+  assert (f1 != f2).any()
+
+
+def test_balance_exact_boundary_feasible_and_one_less_infeasible():
+  rng = np.random.default_rng(0)
+  # 9 : 27 is exactly 1:3 -> feasible; 9 : 28 is not.
+  fl.balance_decomposition(jax.random.key(0), colors_with(rng, (9, 27)), (1, 3))
+  with pytest.raises(ValueError, match=r"colour 0 with 9 of 37 points"):
+    fl.balance_decomposition(jax.random.key(0), colors_with(rng, (9, 28)), (1, 3))
+
+
+@pytest.mark.parametrize("colors,bal,match", [
+    ([0, 0, 1, 1], (3, 2), r"balance must be \(b, r\) with b <= r"),
+    ([0, 0, 1, 1], (0, 2), r"balance\[0\] must be an integer >= 1"),
+    ([0, 1, 2, 1], (1, 2), r"exactly two colours"),
+    ([0, 0, 0, 0], (1, 2), r"exactly two colours"),
+    ([0, 0, 2, 2], (1, 1), r"no point of colour 1"),
+    ([0, -1, 1, 1], (1, 1), r"colors must hold colours"),
+    ([0, 1, 1, 1, 1, 1, 1], (1, 3), r"colour 0 with 1 of 7 points \(share 0.1429"),
+])
+def test_balance_decomposition_errors(colors, bal, match):
+  with pytest.raises(ValueError, match=match):
+    fl.balance_decomposition(jax.random.key(0), np.array(colors), bal)
+
+
+@pytest.mark.parametrize("counts,t", [
+    ((5, 5, 5, 5), 4), ((4, 4, 4, 4, 2), 4), ((10, 10), 2), ((3, 3, 3, 2), 3),
+    ((1, 1, 1), 2), ((3,), 1), ((1, 1, 1), 3), ((2, 2, 1), 2), ((7, 7, 7, 7, 7), 5),
+    ((1,) * 7, 4), ((3, 2, 2, 2, 2, 1), 4),
+])
+def test_capped_decomposition_fair_and_size_bound(counts, t):
+  rng = np.random.default_rng(t + len(counts))
+  colors = colors_with(rng, counts)
+  dec = fl.capped_decomposition(jax.random.key(3), colors, 1 / t)
+  sets = fairlet_sets(np.asarray(dec.fairlet_of))
+  assert sorted(sets) == list(range(dec.num_fairlets))
+  assert sum(len(s) for s in sets.values()) == len(colors)
+  for members in sets.values():
+    assert cap_ok(members, colors, t), (members, colors[members])
+    assert len(members) <= max(2 * t - 1, 1)
+    assert len(members) >= t
+  assert dec.max_size == max(len(s) for s in sets.values())
+
+
+def test_capped_decomposition_size_bound_reached_with_one_fairlet():
+  colors = np.array([0, 1, 2], np.int32)  # t = 2: one fairlet of 3 = 2t - 1
+  dec = fl.capped_decomposition(jax.random.key(0), colors, 0.5)
+  assert dec.num_fairlets == 1 and dec.max_size == 3
+
+
+@pytest.mark.parametrize("colors,alpha,match", [
+    ([0, 0, 1, 2], 1 / 3, r"colour 0 with 2 of 4 points \(share 0.5, at most 1 allowed"),
+    ([0, 1, 2], 0.25, r"at least one fairlet's worth of points \(t = 1/alpha = 4\), got 3"),
+    ([0, 1, 2, 3], 0.3, r"alpha must be 1/t"),
+    ([0, 1, 2, 3], 0.0, r"alpha must be in \(0, 1\]"),
+    ([0, 1, 2, 3], 1.5, r"alpha must be in \(0, 1\]"),
+    ([0, 2, 2, 0], 0.5, r"no point of colour 1"),
+])
+def test_capped_decomposition_errors(colors, alpha, match):
+  with pytest.raises(ValueError, match=match):
+    fl.capped_decomposition(jax.random.key(0), np.array(colors), alpha)
+
+
+# ---------------------------------------------------------------------------
+# Objective, table, swap kernel.
+
+
+def random_instance(seed, n=24, bal=(1, 2), minority=9):
+  rng = np.random.default_rng(seed)
+  D = dist_matrix(rng, n)
+  colors = colors_with(rng, (minority, n - minority))
+  dec = fl.balance_decomposition(jax.random.key(seed), colors, bal)
+  return D, colors, dec
+
+
+@pytest.mark.parametrize("x64", [False, True])
+def test_phi_ratio_and_table_match_oracle(x64):
+  with jax.enable_x64(x64):
+    D, colors, dec = random_instance(0)
+    f = np.asarray(dec.fairlet_of)
+    Dj = jnp.asarray(D)
+    tol = 1e-12 if x64 else 1e-5
+    phi = phi_oracle(D, f)
+    np.testing.assert_allclose(float(fl.fairlet_objective(Dj, dec.fairlet_of)), phi, rtol=tol)
+    total = sum(D[a, b] for a in range(len(f)) for b in range(a + 1, len(f)))
+    np.testing.assert_allclose(float(fl.ratio_fairlets(Dj, dec.fairlet_of)), phi / total,
+                               rtol=tol)
+    table = np.asarray(fl.fairlet_table(Dj, dec.fairlet_of, dec.num_fairlets))
+    assert table.shape == (dec.num_fairlets, len(f))
+    for a in range(dec.num_fairlets):
+      for x in range(len(f)):
+        expect = sum(D[y, x] for y in range(len(f)) if f[y] == a)
+        assert abs(table[a, x] - expect) <= tol * max(1.0, expect)
+
+
+def test_phi_one_point_and_zero_distances():
+  assert float(fl.fairlet_objective(jnp.zeros((1, 1)), jnp.zeros(1, jnp.int32))) == 0.0
+  assert float(fl.ratio_fairlets(jnp.zeros((3, 3)), jnp.zeros(3, jnp.int32))) == 0.0
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_swap_deltas_equal_brute_force_phi_change(seed):
+  with jax.enable_x64(True):
+    D, colors, dec = random_instance(seed, n=18, minority=6)
+    f = np.asarray(dec.fairlet_of)
+    Dj = jnp.asarray(D)
+    table = fl.fairlet_table(Dj, dec.fairlet_of, dec.num_fairlets)
+    delta = np.asarray(fl.swap_deltas(Dj, table, dec.fairlet_of, jnp.asarray(colors)))
+    base = phi_oracle(D, f)
+    n = len(f)
+    for u, v in itertools.product(range(n), range(n)):
+      if colors[u] != colors[v] or f[u] == f[v]:
+        assert delta[u, v] == np.inf
+        continue
+      g = f.copy()
+      g[u], g[v] = f[v], f[u]
+      np.testing.assert_allclose(delta[u, v], phi_oracle(D, g) - base, atol=1e-10)
+    best, partner = fl.best_swaps(Dj, table, dec.fairlet_of, jnp.asarray(colors))
+    np.testing.assert_allclose(np.asarray(best), delta.min(1), atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(partner), delta.argmin(1))
+    rows = jnp.array([3, 0, 17, 3], jnp.int32)
+    b2, p2 = fl.best_swaps(Dj, table, dec.fairlet_of, jnp.asarray(colors), rows)
+    np.testing.assert_allclose(np.asarray(b2), delta.min(1)[[3, 0, 17, 3]], atol=1e-12)
+    np.testing.assert_array_equal(np.asarray(p2), delta.argmin(1)[[3, 0, 17, 3]])
+
+
+def test_best_swaps_no_partner_for_one_colour_fairlets():
+  # One colour, one fairlet: nothing to swap.
+  D = jnp.asarray(dist_matrix(np.random.default_rng(0), 3))
+  f = jnp.zeros(3, jnp.int32)
+  table = fl.fairlet_table(D, f, 1)
+  best, partner = fl.best_swaps(D, table, f, jnp.zeros(3, jnp.int32))
+  assert np.all(np.isinf(np.asarray(best))) and np.all(np.asarray(partner) == 3)
+
+
+def test_apply_swap_updates_table_and_assignment():
+  with jax.enable_x64(True):
+    D, colors, dec = random_instance(3, n=15, minority=5)
+    Dj = jnp.asarray(D)
+    f = np.asarray(dec.fairlet_of)
+    table = fl.fairlet_table(Dj, dec.fairlet_of, dec.num_fairlets)
+    u = 0
+    v = next(x for x in range(15) if colors[x] == colors[u] and f[x] != f[u])
+    t2, f2 = fl.apply_swap(table, dec.fairlet_of, Dj, u, v)
+    g = f.copy()
+    g[u], g[v] = f[v], f[u]
+    np.testing.assert_array_equal(np.asarray(f2), g)
+    for a in range(dec.num_fairlets):
+      for x in range(15):
+        assert abs(float(t2[a, x]) - sum(D[y, x] for y in range(15) if g[y] == a)) < 1e-10
+
+
+# ---------------------------------------------------------------------------
+# Local search.
+
+
+def locally_optimal(D, colors, f, eps):
+  """Brute force: no same-colour swap lowers phi by more than 1 + eps/n."""
+  n = len(f)
+  base = phi_oracle(D, f)
+  for u in range(n):
+    for v in range(u + 1, n):
+      if colors[u] == colors[v] and f[u] != f[v]:
+        g = f.copy()
+        g[u], g[v] = f[v], f[u]
+        if phi_oracle(D, g) * (1 + eps / n) < base * (1 - 1e-9):
+          return False
+  return True
+
+
+def composition(f, colors):
+  sets = fairlet_sets(f)
+  return sorted(tuple(sorted(np.bincount(colors[s], minlength=2))) for s in sets.values())
+
+
+@pytest.mark.parametrize("schedule", ["fast", "random"])
+def test_local_search_keeps_fairlets_and_reports_phi(schedule):
+  with jax.enable_x64(True):
+    D, colors, dec = random_instance(5, n=30, minority=10)
+    f0 = np.asarray(dec.fairlet_of)
+    st = fl.local_search(jax.random.key(0), D, colors, dec, schedule=schedule)
+    f = np.asarray(st.fairlet_of)
+    assert bool(st.done)
+    # Every fairlet keeps its colour counts (swaps are same-coloured).
+    for a in range(dec.num_fairlets):
+      assert (np.bincount(colors[f == a], minlength=2)
+              == np.bincount(colors[f0 == a], minlength=2)).all()
+    np.testing.assert_allclose(float(st.phi), phi_oracle(D, f), rtol=1e-10)
+    assert phi_oracle(D, f) < phi_oracle(D, f0)
+    assert int(st.swaps) > 0 and int(st.steps) > 0
+    table = np.asarray(st.table)
+    for a in range(dec.num_fairlets):
+      np.testing.assert_allclose(table[a], D[f == a].sum(0), atol=1e-9)
+
+
+def test_fast_schedule_reaches_a_local_optimum():
+  with jax.enable_x64(True):
+    for seed in range(3):
+      D, colors, dec = random_instance(seed, n=24, minority=8)
+      st = fl.local_search(jax.random.key(0), D, colors, dec, schedule="fast", eps=0.1)
+      assert locally_optimal(D, colors, np.asarray(st.fairlet_of), 0.1)
+
+
+def test_fast_schedule_never_worse_than_random():
+  for seed in range(6):
+    rng = np.random.default_rng(100 + seed)
+    n = 64  # one shape: one compilation per schedule
+    D = dist_matrix(rng, n, dim=2)
+    colors = colors_with(rng, ((n + 2) // 3, n - (n + 2) // 3))
+    dec = fl.balance_decomposition(jax.random.key(seed), colors, (1, 2))
+    fast = fl.local_search(jax.random.key(seed), D, colors, dec, schedule="fast")
+    rand = fl.local_search(jax.random.key(seed), D, colors, dec, schedule="random")
+    assert phi_oracle(D, np.asarray(fast.fairlet_of)) <= phi_oracle(
+        D, np.asarray(rand.fairlet_of)) * (1 + 1e-6)
+
+
+def test_random_round_by_hand_phi_monotone_and_stops():
+  D, colors, dec = random_instance(7, n=30, minority=10)
+  Dj = jnp.asarray(D, jnp.float32)
+  st = fl.local_search_init(jax.random.key(1), Dj, dec)
+  phis = [float(st.phi)]
+  while not bool(st.done):
+    prev = int(st.swaps)
+    st = fl.local_search_step(st, Dj, colors, schedule="random")
+    phis.append(float(st.phi))
+    assert int(st.trials) == 30 * int(st.steps)
+    if bool(st.done):
+      assert int(st.swaps) == prev  # the last round accepted nothing
+  assert all(b <= a * (1 + 1e-6) for a, b in zip(phis, phis[1:]))
+  # A step after done is a no-op.
+  again = fl.local_search_step(st, Dj, colors, schedule="random")
+  assert int(again.steps) == int(st.steps)
+
+
+def test_stop_at_floor_when_phi_is_tiny():
+  # Two tight clusters of pairs: the initial decomposition may already sit
+  # below d_max / n^2 only if phi = 0; with identical points phi stays 0.
+  D = np.zeros((4, 4))
+  colors = np.array([0, 1, 0, 1], np.int32)
+  dec = fl.balance_decomposition(jax.random.key(0), colors, (1, 1))
+  st = fl.local_search(jax.random.key(0), D, colors, dec)
+  assert bool(st.done) and int(st.swaps) == 0 and int(st.steps) == 0
+
+
+def test_max_steps_and_vmap_over_decompositions():
+  D, colors, _ = random_instance(2, n=24, minority=8)
+  Dj = jnp.asarray(D, jnp.float32)
+  decs = [fl.balance_decomposition(jax.random.key(s), colors, (1, 2)) for s in range(3)]
+  st1 = fl.local_search(jax.random.key(0), D, colors, decs[0], max_steps=1)
+  assert int(st1.steps) == 1
+  batch = fl.Decomposition(fairlet_of=jnp.stack([d.fairlet_of for d in decs]),
+                           num_fairlets=decs[0].num_fairlets, max_size=decs[0].max_size)
+  keys = jax.random.split(jax.random.key(0), 3)
+  init = jax.vmap(lambda k, d: fl.local_search_init(k, Dj, d))(keys, batch)
+  step = jax.vmap(lambda s: fl.local_search_step(s, Dj, colors))
+  for _ in range(3):
+    init = step(init)
+  for i, d in enumerate(decs):
+    s = fl.local_search_init(keys[i], Dj, d)
+    for _ in range(3):
+      s = fl.local_search_step(s, Dj, colors)
+    np.testing.assert_array_equal(np.asarray(init.fairlet_of[i]), np.asarray(s.fairlet_of))
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(eps=0.0), r"eps must be a positive number"),
+    (dict(eps=-1.0), r"eps must be a positive number"),
+    (dict(schedule="greedy"), r"schedule must be one of 'fast', 'random'"),
+])
+def test_local_search_errors(kwargs, match):
+  D, colors, dec = random_instance(0, n=12, minority=4)
+  with pytest.raises(ValueError, match=match):
+    fl.local_search(jax.random.key(0), D, colors, dec, **kwargs)
+
+
+def test_decomposition_from_assignment():
+  dec = fl.decomposition_from_assignment(np.array([1, 0, 1, 0, 2]))
+  assert dec.num_fairlets == 3 and dec.max_size == 2
+  with pytest.raises(ValueError, match="use every fairlet id"):
+    fl.decomposition_from_assignment(np.array([0, 2, 2]))
