@@ -36,8 +36,9 @@ Precision: each pair factor (an integer leaf weight) is exact in the working
 dtype while ``w(V) < 2^24`` in float32 (``2^53`` in float64). The ``n^2/2``
 products are summed per row by XLA's vectorised reduction, then per block of
 ``B`` rows, then over the ``n/B`` block totals with ``jnp.sum``; the relative
-error is a few units of ``n * eps`` at worst and about ``1e-6`` measured at
-``n = 10,000`` in float32 (``1e-14`` in float64). Revenue is summed from its
+error is a few units of ``n * eps`` at worst, and measured at ``n = 10,000``
+(average-linkage tree, float64 NumPy reference) it was at most ``2e-7`` in
+float32 and ``2e-16`` in float64. Revenue is summed from its
 own non-negative factors ``w(V) - w(lca)`` (no cancellation against the cost).
 
 The public functions validate their inputs in Python and then call the raw
