@@ -84,6 +84,7 @@ def describe(shares, target):
 def paper_part(reps: int, n: int, sweep, figure: str | None):
   rows = []
   hist = {}
+  op_costs = {}
   for name in ("census", "bank"):
     ds = load(name)
     minority = int(np.argmin(np.bincount(ds.colors)))
@@ -108,6 +109,13 @@ def paper_part(reps: int, n: int, sweep, figure: str | None):
         hier.validate(out)
         assert out.num_leaves == n
         ratio[setting].append(float(dasgupta_cost(out, s)) / c_in)
+        if rep == 0 and setting == sweep[0]:
+          _, steps = red.fair_hc(tree, cols, h=h, k=k, eps=eps, track_cost=True)
+          worst = {}
+          for st in steps:
+            worst[st.operator] = max(worst.get(st.operator, 0.0), st.cost)
+            worst[st.operator + " count"] = worst.get(st.operator + " count", 0) + st.count
+          op_costs[name] = worst
         after_sh[setting].append(minority_shares(out, cols))
     bq, bnear = describe(np.concatenate(before_sh), target)
     print(f"\n{name}: n = {n}, {reps} replications, minority share of the data "
@@ -127,6 +135,14 @@ def paper_part(reps: int, n: int, sweep, figure: str | None):
       print(f"{h:3d} {k:3d} {eps:7.4f} | {r.mean():15.3f} {r.min():6.3f} {r.max():6.3f} | "
             f"{aq[0]:9.3f} {aq[1]:6.3f} {aq[2]:6.3f} {anear:10.2%}")
       rows.append((name, setting, r.mean()))
+  h, k, eps = sweep[0]
+  print(f"\noperators applied by FairHC h={h} k={k} eps={eps:.4g} (replication 0): "
+        "count and largest operation cost of a batch")
+  for name, worst in op_costs.items():
+    parts = [f"{op}: {worst[op + ' count']} ops, cost {worst[op]:.3f}"
+             for op in ("tree_rebalance", "subtree_move", "level_abstraction", "tree_fold")
+             if op in worst]
+    print(f"  {name}: " + "; ".join(parts))
   if figure:
     plot(hist, sweep, figure)
   return rows

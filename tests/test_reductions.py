@@ -418,3 +418,39 @@ def test_bad_input():
     R.stochastically_fair_hc(tree, 0.1)
   with pytest.raises(ValueError, match="is_relatively_balanced: eps must lie in"):
     B.is_relatively_balanced(tree, 0.6)
+
+
+def test_second_call_does_not_recompile():
+  from fairhc_jax import operators as O
+  rng = np.random.default_rng(21)
+  n = 96
+  trees = [random_tree(rng, n, skew=0.3) for _ in range(2)]
+  colors = (rng.random(n) < 0.3).astype(int)
+  R.fair_hc(trees[0], colors, h=4, k=2, eps=Fraction(1, 16))
+  kernels = [O.rebalance_kernel, O.move_kernel, O.level_kernel, O.fold_kernel, R._views,
+             R._color_counts]
+  before = [f._cache_size() for f in kernels]
+  R.fair_hc(trees[1], colors, h=4, k=2, eps=Fraction(1, 16))
+  assert [f._cache_size() for f in kernels] == before
+
+
+@pytest.mark.slow
+def test_fair_hc_on_bank_keeps_all_points(uci_dir):
+  from fairhc_jax import datasets
+  from fairhc_jax.distances import pairwise_distances
+  from fairhc_jax.linkage import linkage
+  ds = datasets.load_bank(color="marital", data_dir=str(uci_dir), download=False)
+  idx = datasets.proportional_subsample(jax.random.key(0), ds.colors, 256)
+  x = ds.features[idx]
+  x = (x - x.mean(0)) / x.std(0)
+  tree = linkage(pairwise_distances(jnp.asarray(x, jnp.float32)), "average")
+  cols = ds.colors[idx]
+  out, steps = R.fair_hc(tree, cols, h=4, k=2, eps=Fraction(1, 8))
+  H.validate(out)
+  assert sorted(np.flatnonzero(np.asarray(out.parent) != -2)[:256]) == list(range(256))
+  # the root's children hold both colours in proportions near the data's
+  t = Tree(out)
+  share = np.mean(cols == 0)
+  for c in t.kids[t.root()]:
+    lv = list(t.leaves(c))
+    assert abs(np.mean(cols[lv] == 0) - share) < 0.15
