@@ -175,11 +175,15 @@ def depth(h: Hierarchy) -> jax.Array:
   has_parent = parent >= 0
   dist = has_parent.astype(jnp.int32)
   ptr = jnp.where(has_parent, parent, idx)
-  for _ in range(_num_rounds(m)):
-    dist = dist + jnp.where(ptr != idx, dist[ptr], 0)
-    # A node whose pointer reached the root stops accumulating: the root
-    # points at itself and has distance 0, so adding dist[root] is harmless.
-    ptr = ptr[ptr]
+
+  def jump(_, carry):
+    # The root points at itself with distance 0, so a node whose pointer
+    # reached the root stops accumulating.
+    dist, ptr = carry
+    return dist + dist[ptr], ptr[ptr]
+
+  # A rolled loop: unrolled rounds cost seconds of compile time per size.
+  dist, _ = jax.lax.fori_loop(0, _num_rounds(m), jump, (dist, ptr))
   return jnp.where(parent == UNUSED, -1, dist)
 
 
@@ -217,10 +221,12 @@ def euler_positions(h: Hierarchy):
   succ = jnp.where(jnp.concatenate([used, used, jnp.array([False])]), succ,
                    end)
   weight = jnp.concatenate([used, used, jnp.array([False])]).astype(jnp.int32)
-  dist = weight
-  for _ in range(_num_rounds(2 * m + 1)):
-    dist = dist + dist[succ]
-    succ = succ[succ]
+
+  def jump(_, carry):
+    dist, succ = carry
+    return dist + dist[succ], succ[succ]
+
+  dist, _ = jax.lax.fori_loop(0, _num_rounds(2 * m + 1), jump, (weight, succ))
   total = 2 * jnp.sum(used.astype(jnp.int32))
   pos = total - dist
   enter = jnp.where(used, pos[:m], -1)
