@@ -28,10 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import _checks
-from fairhc_jax import distances as _distances
 from fairhc_jax import fairlets as _fairlets
-from fairhc_jax import linkage as _linkage
+from fairhc_jax.distances import pairwise_distances
 from fairhc_jax.hierarchy import NO_PARENT, UNUSED, Hierarchy
+from fairhc_jax.linkage import linkage
 
 SCHEDULES = ("fast", "random", "none")
 """``schedule`` values: the two local-search schedules, or no local search."""
@@ -64,7 +64,8 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
   # members[a, s]: the s-th point of fairlet a (by index), n for padding.
   members = jnp.full((k, mf), n, jnp.int32).at[f, pos].set(idx)
   real = members < n
-  base = n + jnp.cumsum(sizes - 1) - (sizes - 1)  # first inner node of fairlet a
+  # First inner node of fairlet a.
+  base = (n + jnp.cumsum(sizes - 1) - (sizes - 1)).astype(jnp.int32)
 
   m = 2 * n - 1
   parent = jnp.full(m, NO_PARENT, jnp.int32)
@@ -75,8 +76,8 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
     # Fairlets of size >= 2 become nodes n, n+1, ... (in fairlet order) with
     # their points as children; singletons stay leaves; free slots at the end.
     big = sizes > 1
-    node_of = n + jnp.cumsum(big) - big
-    top = n + jnp.sum(big)  # first fairlet-level node
+    node_of = (n + jnp.cumsum(big) - big).astype(jnp.int32)
+    top = n + jnp.sum(big).astype(jnp.int32)  # first fairlet-level node
     parent = jnp.where(jnp.arange(m) < n, NO_PARENT, UNUSED).astype(jnp.int32)
     parent = parent.at[idx].set(jnp.where(big[f], node_of[f], NO_PARENT))
     flat_target = jnp.where(big, node_of, m)  # out of range: dropped
@@ -97,7 +98,7 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
     pair_real = real[:, :, None] & real[:, None, :]
     blocks = jnp.where(pair_real, blocks, _pad_distance(D))
     blocks = jnp.where(jnp.eye(mf, dtype=bool), 0, blocks)
-    sub = jax.vmap(lambda b: _linkage.linkage(b, "average"))(blocks)
+    sub = jax.vmap(lambda b: linkage(b, "average"))(blocks)
     # Global id of local node x of fairlet a (leaves: points; merges: base+t).
     local = jnp.arange(2 * mf - 1, dtype=jnp.int32)[None, :]
     glob = jnp.where(local < mf,
@@ -127,7 +128,7 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
     w = sizes.astype(D.dtype)
     mean = between / (w[:, None] * w[None, :])
     mean = jnp.where(jnp.eye(k, dtype=bool), 0, mean)
-    outer = _linkage.linkage(mean, "average", weights=sizes)
+    outer = linkage(mean, "average", weights=sizes)
     oglob = jnp.concatenate([fairlet_root, top + jnp.arange(k - 1, dtype=jnp.int32)])
     opar = jnp.where(outer.parent >= 0, oglob[jnp.maximum(outer.parent, 0)], NO_PARENT)
     parent = parent.at[oglob].set(opar)
@@ -323,7 +324,7 @@ def fair_hierarchical_clustering(
   if metric == "precomputed":
     D = _checks.check_square_matrix(fn, "X", x, zero_diagonal=True)
   else:
-    D = _ready(_distances.pairwise_distances(x))
+    D = _ready(pairwise_distances(x))
   t_dist = time.perf_counter() - t0 if metric != "precomputed" else 0.0
 
   t0 = time.perf_counter()

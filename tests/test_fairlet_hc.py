@@ -1,0 +1,292 @@
+"""Tests of fairhc_jax.algorithms.fairlet_hc against NumPy oracles written here.
+
+The fairness checks, the leaf-set extraction and the average-linkage oracle
+are Python loops that share no code with the library.
+"""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from fairhc_jax import fairlets as fl
+from fairhc_jax.algorithms import fairlet_hc as fhc
+from fairhc_jax.hierarchy import validate
+
+
+# ---------------------------------------------------------------------------
+# Oracles.
+
+
+def clusters(parent):
+  """{node: frozenset(leaves)} for every used internal node, by walking up."""
+  parent = np.asarray(parent)
+  m = len(parent)
+  n = (m + 1) // 2
+  out = {}
+  for leaf in range(n):
+    u = leaf
+    seen = 0
+    while parent[u] >= 0:
+      u = parent[u]
+      out.setdefault(u, set()).add(leaf)
+      seen += 1
+      assert seen < m, "cycle"
+  return {u: frozenset(s) for u, s in out.items()}
+
+
+def check_tree(parent, n):
+  """Every leaf appears once under the root; returns the clusters."""
+  parent = np.asarray(parent)
+  roots = [u for u in range(len(parent)) if parent[u] == -1]
+  assert len(roots) == 1
+  cl = clusters(parent)
+  if n > 1:
+    assert cl[roots[0]] == frozenset(range(n))
+  return cl
+
+
+def is_fair(members, colors, balance=None, t=None):
+  counts = {}
+  for x in members:
+    counts[colors[x]] = counts.get(colors[x], 0) + 1
+  if balance is not None:
+    b, r = balance
+    c0, c1 = counts.get(0, 0), counts.get(1, 0)
+    return min(c0, c1) * r >= max(c0, c1) * b
+  return all(c * t <= len(members) for c in counts.values())
+
+
+def average_linkage_oracle(D, weights):
+  """Naive weighted average linkage (UPGMA): list of (cluster, height).
+
+  Distance between clusters A, B: sum over points a in A, b in B of
+  w_a w_b D[a, b] divided by w(A) w(B). Ties: the pair with the smallest
+  (min A, min B) is merged first.
+  """
+  act = [frozenset([i]) for i in range(len(D))]
+  merges = []
+  while len(act) > 1:
+    best = None
+    for i in range(len(act)):
+      for j in range(i + 1, len(act)):
+        A, B = act[i], act[j]
+        s = sum(weights[a] * weights[b] * D[a, b] for a in A for b in B)
+        d = s / (sum(weights[a] for a in A) * sum(weights[b] for b in B))
+        if best is None or d < best[0]:
+          best = (d, i, j)
+    d, i, j = best
+    new = act[i] | act[j]
+    merges.append((new, d))
+    act = [c for k, c in enumerate(act) if k not in (i, j)] + [new]
+  return merges
+
+
+def fair_tree_oracle(D, f):
+  """The paper's tree: average linkage in each fairlet, then over fairlets."""
+  f = np.asarray(f)
+  k = f.max() + 1
+  out = {}
+  for a in range(k):
+    pts = np.flatnonzero(f == a)
+    for c, h in average_linkage_oracle(D[np.ix_(pts, pts)], np.ones(len(pts))):
+      out[frozenset(pts[list(c)].tolist())] = h
+  members = [np.flatnonzero(f == a) for a in range(k)]
+  mean = np.array([[D[np.ix_(members[a], members[b])].mean() for b in range(k)]
+                   for a in range(k)])
+  for c, h in average_linkage_oracle(mean, np.array([len(m) for m in members])):
+    out[frozenset(np.concatenate([members[a] for a in c]).tolist())] = h
+  return out
+
+
+def instance(seed, n, minority):
+  rng = np.random.default_rng(seed)
+  X = rng.normal(size=(n, 3))
+  colors = np.zeros(n, np.int32)
+  colors[rng.permutation(n)[:minority]] = 1
+  return X, colors
+
+
+def euclid(X):
+  return np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
+
+
+# ---------------------------------------------------------------------------
+# The fair tree against the oracle.
+
+
+@pytest.mark.parametrize("bal,n,minority", [((1, 2), 14, 5), ((1, 3), 13, 4), ((2, 3), 10, 4)])
+def test_fairlet_tree_equals_numpy_transcription(bal, n, minority):
+  with jax.enable_x64(True):
+    X, colors = instance(n, n, minority)
+    D = euclid(X)
+    dec = fl.balance_decomposition(jax.random.key(n), colors, bal)
+    h = fhc.fairlet_tree(D, dec)
+    validate(h)
+    cl = check_tree(h.parent, n)
+    expect = fair_tree_oracle(D, np.asarray(dec.fairlet_of))
+    got = {c: float(h.height[u]) for u, c in cl.items()}
+    assert set(got) == set(expect)
+    for c, hgt in expect.items():
+      np.testing.assert_allclose(got[c], hgt, rtol=1e-10)
+
+
+def test_fairlet_tree_singletons_and_one_fairlet():
+  with jax.enable_x64(True):
+    X, _ = instance(0, 5, 0)
+    D = euclid(X)
+    for f in ([0, 1, 2, 3, 4], [0, 0, 0, 0, 0], [0, 0, 1, 2, 1]):
+      dec = fl.decomposition_from_assignment(np.array(f))
+      for inner in fhc.INNER:
+        h = fhc.fairlet_tree(D, dec, inner=inner)
+        validate(h)
+        cl = check_tree(h.parent, 5)
+        fairlets = {frozenset(np.flatnonzero(np.array(f) == a).tolist())
+                    for a in range(max(f) + 1)}
+        unions = set(cl.values())
+        # Every fairlet of size >= 2 is a node; every node is a union of
+        # fairlets or (linkage) lies inside one.
+        assert {s for s in fairlets if len(s) > 1} <= unions
+        for c in unions:
+          inside = any(c < s for s in fairlets)
+          whole = all(s <= c or not (s & c) for s in fairlets)
+          assert whole or (inner == "linkage" and inside)
+    h1 = fhc.fairlet_tree(np.zeros((1, 1)), fl.decomposition_from_assignment(np.array([0])))
+    assert np.asarray(h1.parent).tolist() == [-1]
+
+
+# ---------------------------------------------------------------------------
+# The pipeline.
+
+
+def assert_fair(parent, colors, f, inner, **target):
+  f = np.asarray(f)
+  fairlets = [frozenset(np.flatnonzero(f == a).tolist()) for a in range(f.max() + 1)]
+  for members in fairlets:
+    assert is_fair(members, colors, **target)
+  for c in check_tree(parent, len(colors)).values():
+    if inner == "linkage" and any(c < s for s in fairlets):
+      continue  # strictly inside one fairlet: below the fair layer
+    assert is_fair(c, colors, **target), sorted(c)
+
+
+@pytest.mark.parametrize("inner", ["linkage", "flat"])
+@pytest.mark.parametrize("schedule", ["fast", "random", "none"])
+def test_pipeline_two_colours_fair_and_complete(schedule, inner):
+  X, colors = instance(1, 40, 12)
+  r = fhc.fair_hierarchical_clustering(jax.random.key(0), X, colors, balance=(1, 3),
+                                       schedule=schedule, inner=inner)
+  validate(r.hierarchy)
+  assert_fair(r.hierarchy.parent, colors, r.fairlets, inner, balance=(1, 3))
+  s = r.stats
+  assert s.phi_after <= s.phi_before * (1 + 1e-6)
+  if schedule == "none":
+    assert s.swaps == 0 and s.phi_after == s.phi_before
+  else:
+    assert s.swaps > 0 and s.phi_after < s.phi_before
+  D = euclid(X)
+  f = np.asarray(r.fairlets)
+  phi = sum(D[a, b] for a in range(40) for b in range(a + 1, 40) if f[a] == f[b])
+  np.testing.assert_allclose(s.phi_after, phi, rtol=1e-4)
+  np.testing.assert_allclose(s.ratio_fairlets_after, phi / (D.sum() / 2), rtol=1e-4)
+
+
+@pytest.mark.parametrize("inner", ["linkage", "flat"])
+def test_pipeline_multi_colour_cap(inner):
+  rng = np.random.default_rng(3)
+  X = rng.normal(size=(40, 2))
+  colors = rng.permutation(np.arange(40) % 4).astype(np.int32)  # 10 of each
+  r = fhc.fair_hierarchical_clustering(jax.random.key(2), X, colors, alpha=0.25,
+                                       inner=inner)
+  validate(r.hierarchy)
+  assert_fair(r.hierarchy.parent, colors, r.fairlets, inner, t=4)
+  assert r.stats.max_fairlet_size <= 7
+
+
+def test_pipeline_equals_numpy_tree_on_its_fairlets_and_is_locally_optimal():
+  with jax.enable_x64(True):
+    X, colors = instance(4, 16, 6)
+    D = euclid(X)
+    r = fhc.fair_hierarchical_clustering(jax.random.key(5), X, colors, balance=(1, 2))
+    f = np.asarray(r.fairlets)
+    cl = check_tree(r.hierarchy.parent, 16)
+    expect = fair_tree_oracle(D, f)
+    got = {c: float(r.hierarchy.height[u]) for u, c in cl.items()}
+    assert set(got) == set(expect)
+    for c, hgt in expect.items():
+      np.testing.assert_allclose(got[c], hgt, rtol=1e-10)
+    # No same-colour swap improves phi by more than the factor 1 + eps/n.
+    def phi(g):
+      return sum(D[a, b] for a in range(16) for b in range(a + 1, 16) if g[a] == g[b])
+    base = phi(f)
+    for u in range(16):
+      for v in range(u + 1, 16):
+        if colors[u] == colors[v] and f[u] != f[v]:
+          g = f.copy()
+          g[u], g[v] = f[v], f[u]
+          assert phi(g) * (1 + 0.1 / 16) >= base * (1 - 1e-12)
+
+
+def test_pipeline_precomputed_equals_points():
+  X, colors = instance(6, 40, 12)
+  a = fhc.fair_hierarchical_clustering(jax.random.key(1), X, colors, balance=(1, 3))
+  b = fhc.fair_hierarchical_clustering(jax.random.key(1), euclid(X).astype(np.float32),
+                                       colors, balance=(1, 3), metric="precomputed")
+  np.testing.assert_array_equal(np.asarray(a.fairlets), np.asarray(b.fairlets))
+  assert set(clusters(a.hierarchy.parent).values()) == set(clusters(b.hierarchy.parent).values())
+
+
+def test_pipeline_small_corner_cases():
+  # n = 2 (one pair), n = 3 with a cap of 1/2 (one fairlet of 3), n = 1 with alpha = 1.
+  r = fhc.fair_hierarchical_clustering(jax.random.key(0), [[0.0], [1.0]], [0, 1],
+                                       balance=(1, 1))
+  assert np.asarray(r.hierarchy.parent).tolist() == [2, 2, -1]
+  r = fhc.fair_hierarchical_clustering(jax.random.key(0), [[0.0], [1.0], [3.0]],
+                                       [0, 1, 2], alpha=0.5)
+  validate(r.hierarchy)
+  assert check_tree(r.hierarchy.parent, 3)
+  r = fhc.fair_hierarchical_clustering(jax.random.key(0), [[0.0]], [0], alpha=1.0)
+  assert np.asarray(r.hierarchy.parent).tolist() == [-1]
+  # One colour with alpha = 1: singleton fairlets, plain average linkage.
+  X, _ = instance(0, 6, 0)
+  r = fhc.fair_hierarchical_clustering(jax.random.key(0), X, np.zeros(6, int), alpha=1)
+  assert r.stats.num_fairlets == 6 and r.stats.swaps == 0
+  validate(r.hierarchy)
+
+
+@pytest.mark.parametrize("X,colors,kwargs,match", [
+    (np.zeros((4, 2)), [0, 1, 0], dict(balance=(1, 1)),
+     r"colors must have one colour per leaf \(length 4\), got length 3"),
+    (np.zeros((4, 2)), [0, 1, 0, -1], dict(balance=(1, 1)), r"colors must hold colours"),
+    (np.zeros((4, 2)), [0, 0, 2, 2], dict(balance=(1, 1)), r"no point of colour 1"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(2, 1)), r"b <= r"),
+    (np.zeros((8, 2)), [0, 1, 1, 1, 1, 1, 1, 1], dict(balance=(1, 3)),
+     r"fair_hierarchical_clustering: colors must give the minority colour a share of at "
+     r"least b/\(b\+r\) = 1/4.*colour 0 with 1 of 8 points"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), eps=0.0), r"eps must be a positive"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), eps=-0.5), r"eps must be a positive"),
+    (np.zeros((3, 2)), [0, 1, 2], dict(alpha=0.25), r"one fairlet's worth of points"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(), r"balance / alpha must be given exactly one"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), alpha=0.5), r"exactly one"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), schedule="x"), r"schedule must be"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), metric="x"), r"metric must be"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), inner="x"), r"inner must be"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), metric="precomputed"),
+     r"X must be a square distance matrix"),
+    (np.array([[0.0], [np.nan]]), [0, 1], dict(balance=(1, 1)), r"X must be finite"),
+])
+def test_pipeline_bad_input(X, colors, kwargs, match):
+  with pytest.raises((ValueError, TypeError), match=match):
+    fhc.fair_hierarchical_clustering(jax.random.key(0), X, np.array(colors), **kwargs)
+
+
+@pytest.mark.realdata
+def test_census_sample_fair(uci_dir):
+  from fairhc_jax import datasets
+  data = datasets.load_census(color="gender", data_dir=uci_dir, download=False)
+  idx = datasets.proportional_subsample(jax.random.key(0), data.colors, 200)
+  X, colors = data.features[np.asarray(idx)], data.colors[np.asarray(idx)]
+  r = fhc.fair_hierarchical_clustering(jax.random.key(1), X, colors, balance=(1, 3))
+  validate(r.hierarchy)
+  assert_fair(r.hierarchy.parent, colors, r.fairlets, "linkage", balance=(1, 3))
+  assert r.stats.ratio_fairlets_after < r.stats.ratio_fairlets_before
