@@ -227,7 +227,8 @@ def merge(state: LinkageState, a, b, method: str):
   dist = jax.lax.dynamic_update_slice(dist, new[None, :], (i, jnp.int32(0)))
   dist = jax.lax.dynamic_update_slice(dist, new[:, None], (jnp.int32(0), i))
   t = state.num_merges
-  new_node = (n + t).astype(jnp.int32)
+  num_leaves = (state.parent.shape[0] + 1) // 2  # not n: slots may be compacted
+  new_node = (num_leaves + t).astype(jnp.int32)
   parent = state.parent.at[state.node[i]].set(new_node)
   parent = parent.at[state.node[j]].set(new_node)
   h = jnp.sqrt(jnp.maximum(d_ij, 0)) if method == "ward" else d_ij
@@ -309,61 +310,113 @@ def to_hierarchy(state: LinkageState) -> Hierarchy:
 
 
 # ---------------------------------------------------------------------------
-# The fast kernel: cached row minima.
+# The fast kernel: cached row minima, lazy re-scans, shrinking matrix.
+
+_MIN_CAPACITY = 1024  # no compaction below this many slots
 
 
-def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
-                           method: str) -> Hierarchy:
-  """Agglomeration with cached nearest neighbours; ``dist`` may be donated."""
-  n = dist.shape[0]
-  state = init_state(dist, size, method)
-  idx = jnp.arange(n, dtype=jnp.int32)
-  inf = jnp.asarray(jnp.inf, state.dist.dtype)
-  mind = jnp.min(state.dist, axis=1)
-  nn = jnp.min(jnp.where(state.dist == mind[:, None], idx[None, :], n),
-               axis=1).astype(jnp.int32)
+def _scan_row(dist, alive, k):
+  """``(min, first index)`` of row ``k`` over the active slots."""
+  row = jax.lax.dynamic_index_in_dim(dist, k, 0, keepdims=False)
+  # Own buffer for the row (else XLA copies the matrix every step).
+  row = row.at[0].set(row[0])
+  return _first_min(jnp.where(alive, row, jnp.asarray(jnp.inf, dist.dtype)))
 
-  def rescan(carry):
-    st, mind, nn, todo, k = carry
-    row = jax.lax.dynamic_index_in_dim(st.dist, k, 0, keepdims=False)
-    # Own buffer for the row (else XLA copies the matrix every step).
-    row = row.at[0].set(row[0])
-    row = jnp.where(st.alive, row, inf)
-    mk, ik = _first_min(row)
-    mind = mind.at[k].set(mk)
-    nn = nn.at[k].set(ik)
-    todo = todo.at[k].set(False)
-    k = jnp.min(jnp.where(todo, idx, n)).astype(jnp.int32)
-    return st, mind, nn, todo, k
 
+def _merge_phase(state, mind, nn, stale, num_steps: int, method: str):
+  """``num_steps`` merges of the cached-minima algorithm on a fixed capacity.
+
+  ``mind[k]`` is a lower bound of row ``k``'s minimum over active slots and
+  exact (with ``nn[k]`` its first index) unless ``stale[k]``. A step pops the
+  row with the smallest bound, re-scanning it while it is stale, so only
+  rows that reach the top are ever re-scanned.
+  """
   def step(_, carry):
-    st, mind, nn = carry
-    _, a = _first_min(mind)
+    st, mind, nn, stale = carry
+
+    def rescan_top(cr):
+      mind, nn, stale, a = cr
+      m_a, nn_a = _scan_row(st.dist, st.alive, a)
+      mind = mind.at[a].set(m_a)
+      nn = nn.at[a].set(nn_a)
+      stale = stale.at[a].set(False)
+      return mind, nn, stale, _first_min(mind)[1]
+
+    a = _first_min(mind)[1]
+    if method != "single":  # single linkage never has stale rows
+      mind, nn, stale, a = jax.lax.while_loop(
+          lambda cr: cr[2][cr[3]], rescan_top, (mind, nn, stale, a))
     b = nn[a]
     i = jnp.minimum(a, b)
     j = jnp.maximum(a, b)
     st, new = merge(st, a, b, method)
     m_i, nn_i = _first_min(new)
-    # Cached minima stay valid unless they pointed at i or j; a new value
-    # equal to the cached one (reducibility: never smaller) moves the
-    # neighbour to i when i is the smaller index.
+    # Reducibility: d(k, i+j) >= min(d(k, i), d(k, j)) >= mind[k], so every
+    # bound stays valid. For an exact row, a new value equal to its minimum
+    # moves the neighbour to i when i comes first; an exact row that pointed
+    # at i or j becomes stale otherwise. Stale rows wait for a re-scan.
     hit = (nn == i) | (nn == j)
-    better = (new < mind) | ((new == mind) & (i <= nn))
+    better = ((new < mind) | ((new == mind) & (i <= nn))) & ~stale
     mind = jnp.where(better, new, mind)
     nn = jnp.where(better, i, nn)
-    todo = hit & ~better & st.alive & (idx != i)
+    stale = (stale | hit) & ~better & st.alive
     mind = mind.at[i].set(m_i)
     nn = nn.at[i].set(nn_i)
-    mind = jnp.where(st.alive, mind, inf)
-    if method == "single":
-      return st, mind, nn  # min(d(k,i), d(k,j)) is the old minimum: no re-scans
-    k = jnp.min(jnp.where(todo, idx, n)).astype(jnp.int32)
-    st, mind, nn, _, _ = jax.lax.while_loop(
-        lambda c: c[4] < n, rescan, (st, mind, nn, todo, k))
-    return st, mind, nn
+    stale = stale.at[i].set(False)
+    mind = jnp.where(st.alive, mind, jnp.asarray(jnp.inf, mind.dtype))
+    return st, mind, nn, stale
 
-  state, _, _ = jax.lax.fori_loop(0, n - 1, step, (state, mind, nn))
-  return to_hierarchy(state)
+  return jax.lax.fori_loop(0, num_steps, step, (state, mind, nn, stale))
+
+
+def _compact(state, mind, nn, stale, capacity: int):
+  """Moves the ``capacity`` active slots to the front of a smaller state (order kept)."""
+  order = jnp.nonzero(state.alive, size=capacity)[0].astype(jnp.int32)
+  rank = (jnp.cumsum(state.alive) - 1).astype(jnp.int32)
+  dist = jnp.take(jnp.take(state.dist, order, axis=0), order, axis=1)
+  new_state = state._replace(
+      dist=dist,
+      size=state.size[order],
+      alive=jnp.ones(capacity, bool),
+      node=state.node[order],
+  )
+  return new_state, mind[order], rank[nn[order]], stale[order]
+
+
+def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
+                           method: str):
+  """Agglomeration with cached nearest neighbours and a shrinking matrix.
+
+  Merges run in phases: when half of the ``c`` active slots are left, they
+  are compacted into a ``c/2 x c/2`` matrix (down to ``_MIN_CAPACITY``), so
+  later merges touch shorter rows and columns (about 2/3 of the memory
+  traffic of a fixed ``n x n`` matrix).
+
+  Returns:
+    ``(Hierarchy, working matrix after the first phase)``; the latter lets a
+    donated input buffer serve as the first phase's working matrix.
+  """
+  n = dist.shape[0]
+  state = init_state(dist, size, method)
+  idx = jnp.arange(n, dtype=jnp.int32)
+  mind = jnp.min(state.dist, axis=1)
+  nn = jnp.min(jnp.where(state.dist == mind[:, None], idx[None, :], n),
+               axis=1).astype(jnp.int32)
+  stale = jnp.zeros(n, bool)
+  active = n
+  first_work = None
+  while active > 1:
+    target = active // 2 if active // 2 >= _MIN_CAPACITY else 1
+    state, mind, nn, stale = _merge_phase(state, mind, nn, stale,
+                                          active - target, method)
+    active = target
+    if first_work is None:
+      first_work = state.dist
+    if active > 1:
+      state, mind, nn, stale = _compact(state, mind, nn, stale, active)
+  if first_work is None:
+    first_work = state.dist
+  return Hierarchy(parent=state.parent, height=state.height), first_work
 
 
 _linkage_kernel = jax.jit(_cached_minima_linkage, static_argnames=("method",))
@@ -446,7 +499,7 @@ def linkage(D, method: str = "average", weights=None, *,
   if not isinstance(overwrite, bool):
     _checks.fail(fn, "overwrite", "be a bool", repr(overwrite), TypeError)
   kernel = _linkage_kernel_donating if (overwrite and d is D) else _linkage_kernel
-  return kernel(d, size, method=method)
+  return kernel(d, size, method=method)[0]
 
 
 def linkage_from_points(X, method: str = "average", weights=None, *,
@@ -472,4 +525,4 @@ def linkage_from_points(X, method: str = "average", weights=None, *,
   x = _checks.check_points(fn, "X", X)
   size = _check_weights(fn, weights, x.shape[0], x.dtype)
   d = _distances.pairwise_distances(x, block_size=block_size)
-  return _linkage_kernel_donating(d, size, method=method)
+  return _linkage_kernel_donating(d, size, method=method)[0]
