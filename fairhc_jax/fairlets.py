@@ -622,12 +622,13 @@ def local_search_step(state: LocalSearchState, D: jax.Array, colors: jax.Array,
   """
   fn = "local_search_step"
   _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
-  eps = _check_eps(fn, eps)
+  eps = check_eps(fn, eps)
   return _step(state, D, jnp.asarray(colors, jnp.int32),
                jnp.asarray(eps, D.dtype), schedule)
 
 
-def _check_eps(fn, eps):
+def check_eps(fn: str, eps: Any) -> float:
+  """Validates the local search's ``eps > 0``; returns it as a float."""
   if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
     _checks.fail(fn, "eps", "be a positive number", repr(eps), TypeError)
   if not (math.isfinite(float(eps)) and float(eps) > 0):
@@ -639,10 +640,29 @@ def _check_eps(fn, eps):
 def _run(state, D, colors, eps, max_steps, schedule):
   body = _fast_step if schedule == "fast" else _random_round
 
+  start = state.steps
+
   def cond(s):
-    return (~s.done) & (s.steps < max_steps)
+    return (~s.done) & (s.steps - start < max_steps)
 
   return jax.lax.while_loop(cond, lambda s: body(s, D, colors, eps), state)
+
+
+def local_search_run(state: LocalSearchState, D: jax.Array, colors: jax.Array, *,
+                     schedule: str = "fast", eps: float = 0.1,
+                     max_steps: Optional[int] = None) -> LocalSearchState:
+  """Steps ``state`` until it is done (or ``max_steps`` more steps), in one jit.
+
+  The same as calling :func:`local_search_step` in a loop; ``D`` and
+  ``colors`` are not re-validated (see :func:`local_search`).
+  """
+  fn = "local_search_run"
+  _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
+  eps = check_eps(fn, eps)
+  cap = np.iinfo(np.int32).max if max_steps is None else _checks.check_positive_int(
+      fn, "max_steps", max_steps, minimum=0)
+  return _run(state, D, jnp.asarray(colors, jnp.int32), jnp.asarray(eps, D.dtype),
+              jnp.asarray(cap, jnp.int32), schedule)
 
 
 def local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decomposition,
@@ -666,7 +686,7 @@ def local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decompositi
   """
   fn = "local_search"
   _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
-  eps = _check_eps(fn, eps)
+  eps = check_eps(fn, eps)
   D = _checks.check_square_matrix(fn, "D", D, zero_diagonal=True)
   n = D.shape[0]
   c, _ = _checks.check_colors(fn, "colors", colors, n, batched=False)
@@ -676,8 +696,7 @@ def local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decompositi
   if decomposition.fairlet_of.shape != (n,):
     _checks.fail(fn, "decomposition", f"cover the {n} points of D",
                  f"fairlet_of of shape {tuple(decomposition.fairlet_of.shape)}")
-  cap = np.iinfo(np.int32).max if max_steps is None else _checks.check_positive_int(
-      fn, "max_steps", max_steps, minimum=0)
+  if max_steps is not None:
+    _checks.check_positive_int(fn, "max_steps", max_steps, minimum=0)
   state = local_search_init(key, D, decomposition)
-  return _run(state, D, c, jnp.asarray(eps, D.dtype), jnp.asarray(cap, jnp.int32),
-              schedule)
+  return local_search_run(state, D, c, schedule=schedule, eps=eps, max_steps=max_steps)

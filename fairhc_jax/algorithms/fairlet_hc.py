@@ -289,7 +289,7 @@ def fair_hierarchical_clustering(
   _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
   _checks.check_choice(fn, "metric", metric, METRICS)
   _checks.check_choice(fn, "inner", inner, INNER)
-  eps = _fairlets._check_eps(fn, eps)
+  eps = _fairlets.check_eps(fn, eps)
   if (balance is None) == (alpha is None):
     _checks.fail(fn, "balance / alpha", "be given exactly one (balance=(b, r) for "
                  "two colours, alpha=1/t for a cap)",
@@ -331,9 +331,8 @@ def fair_hierarchical_clustering(
   state = _fairlets.local_search_init(k_search, D, dec)
   phi_before = float(state.phi)
   if schedule != "none":
-    cap = np.iinfo(np.int32).max if max_steps is None else max_steps
-    state = _fairlets._run(state, D, c, jnp.asarray(eps, D.dtype),
-                           jnp.asarray(cap, jnp.int32), schedule)
+    state = _fairlets.local_search_run(state, D, c, schedule=schedule, eps=eps,
+                                       max_steps=max_steps)
   _ready(state.phi)
   t_ls = time.perf_counter() - t0
   final = _fairlets.Decomposition(fairlet_of=state.fairlet_of,
