@@ -2,11 +2,13 @@
 
 Times average, single and complete linkage on the same random Euclidean
 distance matrix (8-D Gaussian points): the peers get SciPy's condensed
-float64 vector (their native input), fairhc_jax the square float32 matrix on
-the default JAX device (CPU or GPU; the script runs unchanged on both).
+float64 ``pdist`` vector (their native input), fairhc_jax the square float32
+matrix of the same points from ``pairwise_distances``, on the default JAX device (CPU or GPU; the script runs unchanged on both).
 Times are warm medians; fairhc_jax's compile time (first call minus a warm
-call) is reported separately. The last column is fairhc_jax's time over the
-faster peer's (< 1 means fairhc_jax is faster).
+call) is reported separately. "jax s" is the public ``linkage`` call, input
+validation included (a few passes over the matrix); "kernel s" is the jitted
+kernel alone on the already validated matrix. The ratio columns divide them
+by the faster peer's time (< 1 means fairhc_jax is faster).
 
 With ``--memory N`` it also measures peak resident memory (VmHWM) of one
 linkage call at n = N, each implementation in its own subprocess, as the
@@ -52,33 +54,45 @@ def run_table(sizes, methods, repeats: int) -> None:
   import scipy.cluster.hierarchy as sch
   import scipy.spatial.distance as ssd
 
-  from fairhc_jax.linkage import linkage
+  import importlib
+  lk = importlib.import_module("fairhc_jax.linkage")
+  from fairhc_jax.distances import pairwise_distances
 
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
         f"jax {jax.__version__}, repeats {repeats} (median)")
   head = (f"{'method':<9} {'n':>6} {'scipy s':>9} {'fastcl s':>9} "
-          f"{'jax s':>9} {'compile s':>9} {'jax/best':>8}")
+          f"{'jax s':>9} {'kernel s':>9} {'compile s':>9} {'jax/best':>8} "
+          f"{'kern/best':>9}")
   print(head)
   print("-" * len(head))
   for n in sizes:
-    y = ssd.pdist(_points(n))
-    d = jnp.asarray(ssd.squareform(y).astype(np.float32))
+    x = _points(n)
+    y = ssd.pdist(x)
+    d = pairwise_distances(jnp.asarray(x, jnp.float32))  # float32, on device
     d.block_until_ready()
     reps = repeats if n <= 8000 else max(1, min(repeats, 2))
     for method in methods:
       def ours():
-        h = linkage(d, method)
+        h = lk.linkage(d, method)
+        h.parent.block_until_ready()
+
+      ones = jnp.ones(n, d.dtype)
+
+      def kernel():
+        h, _ = lk._linkage_kernel(d, ones, method=method)
         h.parent.block_until_ready()
 
       t0 = time.perf_counter()
       ours()
       first = time.perf_counter() - t0
       t_jax = _time(ours, reps)
+      t_kernel = _time(kernel, reps)
       t_scipy = _time(lambda: sch.linkage(y, method), reps)
       t_fc = _time(lambda: fastcluster.linkage(y, method), reps)
       best = min(t_scipy, t_fc)
       print(f"{method:<9} {n:>6} {t_scipy:>9.3f} {t_fc:>9.3f} {t_jax:>9.3f} "
-            f"{max(first - t_jax, 0):>9.2f} {t_jax / best:>8.2f}", flush=True)
+            f"{t_kernel:>9.3f} {max(first - t_jax, 0):>9.2f} "
+            f"{t_jax / best:>8.2f} {t_kernel / best:>9.2f}", flush=True)
     del d, y
 
 
@@ -96,7 +110,7 @@ def memory_child(impl: str, n: int, method: str) -> None:
     import jax.numpy as jnp
 
     from fairhc_jax.distances import pairwise_distances
-    from fairhc_jax.linkage import linkage
+    from fairhc_jax.linkage import linkage  # the function
     d = pairwise_distances(jnp.asarray(_points(n), jnp.float32))
     d.block_until_ready()
     base = _vm_hwm_kib()

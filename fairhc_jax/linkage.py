@@ -383,6 +383,64 @@ def _compact(state, mind, nn, stale, capacity: int):
   return new_state, mind[order], rank[nn[order]], stale[order]
 
 
+def _mst_single_linkage(dist: jax.Array):
+  """Single linkage through Prim's minimum spanning tree (no matrix updates).
+
+  Prim's algorithm on the dense matrix reads one row per step and never
+  writes the matrix; the MST edges sorted by weight (stable: equal weights
+  keep the order Prim found them, starting from point 0) are then the
+  merges, labelled with a union-find.
+  """
+  n = dist.shape[0]
+  dtype = dist.dtype
+  inf = jnp.asarray(jnp.inf, dtype)
+  idx = jnp.arange(n, dtype=jnp.int32)
+  in_tree = idx == 0
+  best = jnp.where(in_tree, inf, dist[0])
+  src = jnp.zeros(n, jnp.int32)
+
+  def prim(t, carry):
+    in_tree, best, src, eu, ev, ew = carry
+    w, v = _first_min(best)
+    eu, ev, ew = eu.at[t].set(src[v]), ev.at[t].set(v), ew.at[t].set(w)
+    in_tree = in_tree.at[v].set(True)
+    row = jax.lax.dynamic_index_in_dim(dist, v, 0, keepdims=False)
+    closer = row < best  # strict: ties keep the earlier tree vertex
+    best = jnp.where(in_tree, inf, jnp.where(closer, row, best))
+    src = jnp.where(closer, v, src)
+    return in_tree, best, src, eu, ev, ew
+
+  e = max(n - 1, 0)
+  _, _, _, eu, ev, ew = jax.lax.fori_loop(
+      0, e, prim, (in_tree, best, src, jnp.zeros(e, jnp.int32),
+                   jnp.zeros(e, jnp.int32), jnp.zeros(e, dtype)))
+  order = jnp.argsort(ew, stable=True)
+  eu, ev, ew = eu[order], ev[order], ew[order]
+
+  def find(uf, x):
+    return jax.lax.while_loop(lambda y: uf[y] != y, lambda y: uf[y], x)
+
+  def label(t, carry):
+    uf, usize, top, parent, height = carry
+    ru = find(uf, eu[t])
+    rv = find(uf, ev[t])
+    new_node = (n + t).astype(jnp.int32)
+    parent = parent.at[top[ru]].set(new_node).at[top[rv]].set(new_node)
+    height = height.at[new_node].set(ew[t])
+    big = jnp.where(usize[ru] >= usize[rv], ru, rv)  # union by size
+    small = jnp.where(usize[ru] >= usize[rv], rv, ru)
+    uf = uf.at[small].set(big)
+    usize = usize.at[big].add(usize[small])
+    top = top.at[big].set(new_node)
+    return uf, usize, top, parent, height
+
+  m = 2 * n - 1
+  carry = (idx, jnp.ones(n, jnp.int32), idx, jnp.full(m, NO_PARENT, jnp.int32),
+           jnp.zeros(m, dtype))
+  _, _, _, parent, height = jax.lax.fori_loop(0, e, label, carry)
+  return Hierarchy(parent=parent, height=height)
+
+
 def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
                            method: str):
   """Agglomeration with cached nearest neighbours and a shrinking matrix.
@@ -397,6 +455,8 @@ def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
     donated input buffer serve as the first phase's working matrix.
   """
   n = dist.shape[0]
+  if method == "single":
+    return _mst_single_linkage(dist), dist
   state = init_state(dist, size, method)
   idx = jnp.arange(n, dtype=jnp.int32)
   mind = jnp.min(state.dist, axis=1)
