@@ -364,11 +364,15 @@ def best_swaps(D: jax.Array, table: jax.Array, fairlet_of: jax.Array,
   n = D.shape[0]
   f = fairlet_of
   own = _own(table, f)
-  table_t = table.T  # [n, k]
   iota = jnp.arange(n, dtype=jnp.int32)
+  if rows is None:
+    table_t = table.T  # [n, k]: one transpose pays off for all rows
+    column = lambda u: table_t[u]
+  else:
+    column = lambda u: table[:, u]  # a few rows: strided reads, no transpose
 
   def row(u):
-    dl = (table[f[u]] + table_t[u][f] - own[u] - own - 2 * D[u])
+    dl = (table[f[u]] + column(u)[f] - own[u] - own - 2 * D[u])
     ok = (colors == colors[u]) & (f != f[u])
     dl = jnp.where(ok, dl, jnp.inf)
     m = jnp.min(dl)
@@ -532,14 +536,18 @@ def _fast_step(state: LocalSearchState, D, colors, eps):
   n = D.shape[0]
   k = state.table.shape[0]
   f0 = state.fairlet_of
-  cap = max(1, n // 4)
+  # Partial steps come in a few static row capacities (a small one for the
+  # long tail of steps with few swaps); more touched rows: a full step.
+  caps = sorted({max(1, n // 64), max(1, n // 4)})
   rows_mask = state.touched[f0]
-  full = state.full_next | (jnp.sum(rows_mask) > cap)
+  num_rows = jnp.sum(rows_mask)
+  tier = sum((num_rows > c).astype(jnp.int32) for c in caps)
+  tier = jnp.where(state.full_next, len(caps), tier)
 
-  def full_rows(_):
+  def full_rows():
     return best_swaps(D, state.table, f0, colors)
 
-  def partial_rows(_):
+  def partial_rows(cap):
     rows = jnp.nonzero(rows_mask, size=cap, fill_value=0)[0].astype(jnp.int32)
     m, idx = best_swaps(D, state.table, f0, colors, rows)
     partner = state.best_partner
@@ -548,7 +556,9 @@ def _fast_step(state: LocalSearchState, D, colors, eps):
     partner = jnp.where(stale, n, partner).at[rows].set(idx)
     return delta, partner
 
-  delta, partner = jax.lax.cond(full, full_rows, partial_rows, None)
+  branches = [functools.partial(partial_rows, c) for c in caps] + [full_rows]
+  delta, partner = jax.lax.switch(tier, branches)
+  full = tier == len(caps)
   cand = jnp.argsort(delta).astype(jnp.int32)
   num_neg = jnp.sum(delta < 0).astype(jnp.int32)
   max_swaps = k // 2 + 1
