@@ -13,6 +13,8 @@ value checks are the caller's responsibility.
 
 from __future__ import annotations
 
+import math
+from fractions import Fraction
 from typing import Any, Optional
 
 import jax
@@ -211,3 +213,35 @@ def check_choice(fn: str, arg: str, v: Any, options) -> Any:
   if v not in options:
     fail(fn, arg, "be one of " + ", ".join(repr(o) for o in options), repr(v))
   return v
+
+
+def as_fraction(fn: str, arg: str, x, *, max_denominator: int = 10**6) -> Fraction:
+  """Converts a threshold to an exact ``Fraction``.
+
+  ``Fraction``/``int``/``(num, den)`` are exact; floats (and 0-d arrays) are
+  rounded with ``Fraction(x).limit_denominator(max_denominator)``, so ``1/3``
+  given as a float means exactly one third.
+  """
+  if isinstance(x, Fraction):
+    return x
+  if isinstance(x, (bool, np.bool_)):
+    fail(fn, arg, "be a rational number (Fraction, int, (num, den) or float)",
+                 repr(x), TypeError)
+  if isinstance(x, (int, np.integer)):
+    return Fraction(int(x))
+  if isinstance(x, tuple):
+    if (len(x) != 2 or not all(isinstance(v, (int, np.integer))
+                               and not isinstance(v, (bool, np.bool_)) for v in x)):
+      fail(fn, arg, "be a (numerator, denominator) pair of integers",
+                   repr(x), TypeError)
+    if int(x[1]) == 0:
+      fail(fn, arg, "have a non-zero denominator", repr(x))
+    return Fraction(int(x[0]), int(x[1]))
+  if isinstance(x, (float, np.floating)) or (
+      hasattr(x, "shape") and np.ndim(x) == 0):
+    v = float(x)
+    if not math.isfinite(v):
+      fail(fn, arg, "be finite", repr(x))
+    return Fraction(v).limit_denominator(max_denominator)
+  fail(fn, arg, "be a rational number (Fraction, int, (num, den) or float)",
+               repr(x), TypeError)

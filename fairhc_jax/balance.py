@@ -66,18 +66,11 @@ def balance_profile(h: Hierarchy) -> BalanceProfile:
 
 def as_fraction(fn: str, arg: str, eps, *, closed_upper: bool = False) -> Fraction:
   """Reads ``eps`` as an exact fraction in ``(0, 1/2)`` (``(0, 1/2]`` if ``closed_upper``)."""
-  if isinstance(eps, bool) or not isinstance(eps, (int, float, Fraction, np.floating, np.integer)):
-    _checks.fail(fn, arg, "be a number in (0, 1/2)", repr(eps), TypeError)
-  if isinstance(eps, Fraction):
-    f = eps
-  else:
-    if not np.isfinite(float(eps)):
-      rng = "(0, 1/2]" if closed_upper else "(0, 1/2)"
-      _checks.fail(fn, arg, f"lie in {rng}", repr(eps))
-    f = Fraction(float(eps)).limit_denominator(10**6)
-  ok = 0 < f < Fraction(1, 2) or (closed_upper and f == Fraction(1, 2))
-  if not ok:
-    rng = "(0, 1/2]" if closed_upper else "(0, 1/2)"
+  rng = "(0, 1/2]" if closed_upper else "(0, 1/2)"
+  if isinstance(eps, (float, np.floating)) and not np.isfinite(eps):
+    _checks.fail(fn, arg, f"lie in {rng}", repr(eps))
+  f = _checks.as_fraction(fn, arg, eps)
+  if not (0 < f < Fraction(1, 2) or (closed_upper and f == Fraction(1, 2))):
     _checks.fail(fn, arg, f"lie in {rng}", repr(eps))
   return f
 
@@ -125,9 +118,4 @@ def is_relatively_balanced(h: Hierarchy, eps) -> bool:
 
 
 def _check_tree(fn: str, h):
-  if not isinstance(h, Hierarchy):
-    _checks.fail(fn, "h", "be a Hierarchy", type(h).__name__, TypeError)
-  try:
-    hier.validate(h)
-  except (ValueError, TypeError) as e:
-    _checks.fail(fn, "h", "be a valid hierarchy", str(e).split("got: ", 1)[-1])
+  hier.check_hierarchy(fn, h, allow_traced=False)

@@ -144,34 +144,8 @@ Constraint = Union[BoundedRepresentation, RepresentationBounds, Balance,
 
 
 def as_fraction(fn: str, arg: str, x) -> Fraction:
-  """Converts a threshold to an exact ``Fraction``.
-
-  ``Fraction``/``int``/``(num, den)`` are exact; floats are rounded with
-  ``Fraction(x).limit_denominator(MAX_DENOMINATOR)``.
-  """
-  if isinstance(x, Fraction):
-    return x
-  if isinstance(x, (bool, np.bool_)):
-    _checks.fail(fn, arg, "be a rational number (Fraction, int, (num, den) or float)",
-                 repr(x), TypeError)
-  if isinstance(x, (int, np.integer)):
-    return Fraction(int(x))
-  if isinstance(x, tuple):
-    if (len(x) != 2 or not all(isinstance(v, (int, np.integer))
-                               and not isinstance(v, (bool, np.bool_)) for v in x)):
-      _checks.fail(fn, arg, "be a (numerator, denominator) pair of integers",
-                   repr(x), TypeError)
-    if int(x[1]) == 0:
-      _checks.fail(fn, arg, "have a non-zero denominator", repr(x))
-    return Fraction(int(x[0]), int(x[1]))
-  if isinstance(x, (float, np.floating)) or (
-      hasattr(x, "shape") and np.ndim(x) == 0):
-    v = float(x)
-    if not math.isfinite(v):
-      _checks.fail(fn, arg, "be finite", repr(x))
-    return Fraction(v).limit_denominator(MAX_DENOMINATOR)
-  _checks.fail(fn, arg, "be a rational number (Fraction, int, (num, den) or float)",
-               repr(x), TypeError)
+  """Reads a threshold as an exact ``Fraction`` (see :func:`_checks.as_fraction`)."""
+  return _checks.as_fraction(fn, arg, x, max_denominator=MAX_DENOMINATOR)
 
 
 def _fraction_vector(fn: str, arg: str, v, c: Optional[int]) -> list:
@@ -517,21 +491,7 @@ def _check_kernel(parent, ranges, colors, lo_table, hi_table, num, den, *, num_c
 
 
 def _check_hierarchy(fn: str, h) -> Hierarchy:
-  if not isinstance(h, Hierarchy):
-    _checks.fail(fn, "h", "be a fairhc_jax.Hierarchy", type(h).__name__, TypeError)
-  parent = h.parent
-  if getattr(parent, "ndim", None) != 1:
-    _checks.fail(fn, "h.parent", "be int[2n - 1] (one hierarchy; vmap for batches)",
-                 _checks.describe(parent))
-  if _checks.is_concrete(parent):
-    try:
-      _hier.validate(Hierarchy(parent=parent))
-    except (ValueError, TypeError) as e:
-      msg = str(e)
-      if msg.startswith("validate:"):
-        msg = fn + ":" + msg[len("validate:"):]
-      raise type(e)(msg) from None
-  return Hierarchy(parent=jnp.asarray(parent, jnp.int32), height=h.height)
+  return _hier.check_hierarchy(fn, h)
 
 
 def _prepare(fn: str, h, colors, num_colors, constraint=None):

@@ -355,6 +355,26 @@ def _problems(parent: np.ndarray, n: int, allow_unary: bool,
   return out
 
 
+def _validation_problems(h: Hierarchy, fn: str, arg: str,
+                         allow_unary: bool) -> list[str]:
+  parent = np.asarray(h.parent)
+  if parent.ndim != 1 or parent.shape[0] % 2 != 1:
+    _checks.fail(fn, f"{arg}.parent", "be int[2n - 1] (one tree, odd length)",
+                 f"shape {parent.shape}")
+  if parent.dtype.kind not in "iu":
+    _checks.fail(fn, f"{arg}.parent", "be an integer array", str(parent.dtype),
+                 TypeError)
+  n = (parent.shape[0] + 1) // 2
+  probs = _problems(parent.astype(np.int64), n, allow_unary, True)
+  if h.height is not None:
+    height = np.asarray(h.height)
+    if height.shape != parent.shape:
+      probs.append(f"height has shape {height.shape}, expected {parent.shape}")
+    elif not np.all(np.isfinite(height)):
+      probs.append("height has NaN or infinite entries")
+  return probs
+
+
 def validate(h: Hierarchy, *, allow_unary: bool = False) -> None:
   """Raises ``ValueError`` listing every structural problem of ``h``.
 
@@ -364,23 +384,40 @@ def validate(h: Hierarchy, *, allow_unary: bool = False) -> None:
   internal node has at least two children (one if ``allow_unary``);
   heights, if present, finite with the same shape.
   """
-  fn = "validate"
-  parent = np.asarray(h.parent)
-  if parent.ndim != 1 or parent.shape[0] % 2 != 1:
-    _checks.fail(fn, "h.parent", "be int[2n - 1] (odd length)",
-                 f"shape {parent.shape}")
-  if parent.dtype.kind not in "iu":
-    _checks.fail(fn, "h.parent", "be an integer array", str(parent.dtype), TypeError)
-  n = (parent.shape[0] + 1) // 2
-  probs = _problems(parent.astype(np.int64), n, allow_unary, True)
-  if h.height is not None:
-    height = np.asarray(h.height)
-    if height.shape != parent.shape:
-      probs.append(f"height has shape {height.shape}, expected {parent.shape}")
-    elif not np.all(np.isfinite(height)):
-      probs.append("height has NaN or infinite entries")
+  check_hierarchy("validate", h, allow_unary=allow_unary, allow_traced=False)
+
+
+def check_hierarchy(fn: str, h, *, arg: str = "h", allow_unary: bool = False,
+                    allow_traced: bool = True) -> Hierarchy:
+  """Entry-point validation of a hierarchy argument (the library's message format).
+
+  Checks the type and that ``h`` is one tree (``parent`` is 1-D); when its
+  arrays are concrete, runs the structural checks of :func:`validate`. A
+  traced ``h`` (inside ``jit``/``vmap``) passes the static checks only,
+  unless ``allow_traced=False``.
+
+  Returns:
+    ``h`` with an ``int32`` parent array.
+  """
+  if not isinstance(h, Hierarchy):
+    _checks.fail(fn, arg, "be a Hierarchy", type(h).__name__, TypeError)
+  parent = h.parent
+  if getattr(parent, "ndim", None) != 1:
+    _checks.fail(fn, f"{arg}.parent",
+                 "be int[2n - 1] (one tree; jax.vmap the kernels for a batch)",
+                 _checks.describe(parent))
+  traced = not (_checks.is_concrete(parent) and _checks.is_concrete(h.height))
+  if traced:
+    if not allow_traced:
+      _checks.fail(fn, arg, f"be concrete ({fn} runs outside jit)",
+                   "a traced value", TypeError)
+    return h
+  probs = _validation_problems(h, fn, arg, allow_unary)
   if probs:
-    raise ValueError(f"{fn}: h must be a valid hierarchy, got: " + "; ".join(probs))
+    _checks.fail(fn, arg, "be a valid hierarchy", "; ".join(probs))
+  if h.parent.dtype != jnp.int32:
+    h = Hierarchy(parent=jnp.asarray(h.parent, jnp.int32), height=h.height)
+  return h
 
 
 def is_valid_hierarchy(h: Hierarchy, *, throw: bool = False,

@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import _checks
-from fairhc_jax.hierarchy import Hierarchy, UNUSED, leaf_ranges, validate
+from fairhc_jax.hierarchy import Hierarchy, UNUSED, check_hierarchy, leaf_ranges, validate
 
 
 # ---------------------------------------------------------------------------
@@ -203,16 +203,7 @@ def from_linkage(Z) -> Hierarchy:
 
 def _checked_parent(fn: str, h: Any) -> np.ndarray:
   """The validated parent array of ``h`` as int64 (or raises)."""
-  if not isinstance(h, Hierarchy):
-    _checks.fail(fn, "h", "be a Hierarchy", type(h).__name__, TypeError)
-  if isinstance(h.parent, jax.core.Tracer) or isinstance(h.height, jax.core.Tracer):
-    _checks.fail(fn, "h", f"be concrete ({fn} runs outside jit)", "a traced value",
-                 TypeError)
-  try:
-    validate(h)
-  except ValueError as err:
-    detail = str(err).partition(", got")[2].lstrip(": ")
-    raise ValueError(f"{fn}: h must be a valid hierarchy, got {detail}") from err
+  check_hierarchy(fn, h, allow_traced=False)
   return np.asarray(h.parent).astype(np.int64)
 
 

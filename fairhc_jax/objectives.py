@@ -326,27 +326,13 @@ def _int_weights(fn: str, weights, n: int):
 
 def _check_tree(fn: str, h, n: int, matrix_arg: str) -> Hierarchy:
   """Cheap NumPy-side checks of ``h`` against an ``n x n`` matrix."""
-  if not isinstance(h, Hierarchy):
-    _checks.fail(fn, "h", "be a fairhc_jax Hierarchy", type(h).__name__,
-                 TypeError)
+  h = _hierarchy.check_hierarchy(fn, h)
   parent = h.parent
-  if not hasattr(parent, "shape") or parent.ndim != 1:
-    _checks.fail(fn, "h.parent",
-                 "be int32[2n - 1] (one tree; jax.vmap the *_kernel function "
-                 "for a batch)", _checks.describe(parent))
   if parent.shape[0] != 2 * n - 1:
     _checks.fail(fn, "h", f"have capacity 2n - 1 = {2 * n - 1} to match the "
                  f"{n} x {n} matrix {matrix_arg}",
                  f"parent of length {parent.shape[0]} "
                  f"({(parent.shape[0] + 1) // 2} leaves)")
-  if _checks.is_concrete(parent):
-    try:
-      _hierarchy.validate(h)
-    except (ValueError, TypeError) as err:
-      msg = str(err)
-      if msg.startswith("validate: "):
-        msg = msg[len("validate: "):]
-      raise type(err)(f"{fn}: {msg}") from None
   return h
 
 

@@ -342,12 +342,7 @@ def fold_kernel(parent, groups, max_internal_children: int):
 
 
 def _host_tree(fn: str, h) -> np.ndarray:
-  if not isinstance(h, Hierarchy):
-    _checks.fail(fn, "h", "be a Hierarchy", type(h).__name__, TypeError)
-  try:
-    hier.validate(h)
-  except (ValueError, TypeError) as e:
-    _checks.fail(fn, "h", "be a valid hierarchy", str(e).split("got: ", 1)[-1])
+  hier.check_hierarchy(fn, h, allow_traced=False)
   return np.asarray(h.parent).astype(np.int64)
 
 

@@ -629,7 +629,7 @@ def test_input_errors():
     F.color_counts(h, np.zeros(4, int))
   with pytest.raises(ValueError, match=r"color_counts: colors must be int\[n\] or a batch"):
     F.color_counts(h, np.zeros((2, 2, 3), int))
-  with pytest.raises(TypeError, match="color_counts: h must be a fairhc_jax.Hierarchy"):
+  with pytest.raises(TypeError, match="color_counts: h must be a Hierarchy"):
     F.color_counts(np.array([3, 3, 4, 4, -1]), cols)
   with pytest.raises(ValueError, match="check_fairness: h must be a valid hierarchy"):
     F.check_fairness(Hierarchy(parent=jnp.array([3, 3, 4, 4, 3])), cols,

@@ -482,7 +482,7 @@ BROKEN = [
 def test_validate_names_the_problem(name, parent, msg):
   assert not o_valid(parent, 4)
   h = Hierarchy(parent=np.array(parent, np.int32))
-  with pytest.raises(ValueError, match=r"^validate: h must be a valid hierarchy, got: .*" + msg):
+  with pytest.raises(ValueError, match=r"^validate: h must be a valid hierarchy, got .*" + msg):
     validate(h)
   assert is_valid_hierarchy(h) is False
   with pytest.raises(ValueError, match=msg):

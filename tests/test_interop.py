@@ -355,7 +355,7 @@ def test_to_linkage_rejects_bad_input():
   with pytest.raises(ValueError, match=r"to_linkage: h.height must be non-negative.*height\[3\] = -1"):
     to_linkage(neg)
   batch = Hierarchy(parent=np.array([[2, 2, -1], [2, 2, -1]], np.int32))
-  with pytest.raises(ValueError, match="to_linkage: h must be a valid hierarchy"):
+  with pytest.raises(ValueError, match=r"to_linkage: h.parent must be int\[2n - 1\] \(one tree"):
     to_linkage(batch)
   with pytest.raises(TypeError, match="to_linkage: h must be concrete"):
     jax.jit(lambda p: to_linkage(Hierarchy(parent=p)))(np.array([2, 2, -1], np.int32))

@@ -473,7 +473,7 @@ S3 = np.array([[0, 1, 2], [1, 0, 3], [2, 3, 0]], np.float32)
 def test_rejects_bad_input(fn, arg):
   name = fn.__name__
   h = _h3()
-  with pytest.raises(TypeError, match=f"{name}: h must be a fairhc_jax Hierarchy"):
+  with pytest.raises(TypeError, match=f"{name}: h must be a Hierarchy"):
     fn(np.array([3, 3, 4, 4, -1]), S3)
   with pytest.raises(ValueError, match=f"{name}: h must have capacity 2n - 1 = 3"):
     fn(h, S3[:2, :2])

@@ -398,7 +398,7 @@ def test_bad_input():
   for eps in (0, 0.5, -0.1, float("nan"), 1):
     with pytest.raises(ValueError, match=r"refine_rebalance_tree: eps must lie in \(0, 1/2\)"):
       R.refine_rebalance_tree(tree, eps)
-  with pytest.raises(TypeError, match="eps must be a number"):
+  with pytest.raises(TypeError, match="eps must be a rational number"):
     R.refine_rebalance_tree(tree, "0.1")
   with pytest.raises(ValueError, match="fair_hc: h must be a power of two"):
     R.fair_hc(tree, cols, h=6, k=2, eps=0.1)

@@ -234,12 +234,7 @@ def _abstract(st: _State, a: int, b: int):
 
 
 def _check_binary_tree(fn: str, tree) -> np.ndarray:
-  if not isinstance(tree, Hierarchy):
-    _checks.fail(fn, "tree", "be a Hierarchy", type(tree).__name__, TypeError)
-  try:
-    hier.validate(tree)
-  except (ValueError, TypeError) as e:
-    _checks.fail(fn, "tree", "be a valid hierarchy", str(e).split("got: ", 1)[-1])
+  hier.check_hierarchy(fn, tree, arg="tree", allow_traced=False)
   parent = np.asarray(tree.parent).astype(np.int64)
   m = parent.shape[0]
   counts = np.bincount(parent[parent >= 0], minlength=m)
