@@ -245,3 +245,15 @@ def as_fraction(fn: str, arg: str, x, *, max_denominator: int = 10**6) -> Fracti
     return Fraction(v).limit_denominator(max_denominator)
   fail(fn, arg, "be a rational number (Fraction, int, (num, den) or float)",
                repr(x), TypeError)
+
+
+def check_key(fn: str, key, arg: str = "key"):
+  """A single PRNG key: a typed key (``jax.random.key``) or a raw ``uint32[2]``."""
+  if isinstance(key, (int, np.integer)) or not hasattr(key, "dtype"):
+    fail(fn, arg, "be a JAX PRNG key, e.g. jax.random.key(0)", repr(key), TypeError)
+  if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+    if key.shape != ():
+      fail(fn, arg, "be a single PRNG key", f"a key array of shape {tuple(key.shape)}")
+  elif not (key.dtype == np.uint32 and tuple(key.shape) == (2,)):
+    fail(fn, arg, "be a JAX PRNG key, e.g. jax.random.key(0)", describe(key), TypeError)
+  return key

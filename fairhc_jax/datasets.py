@@ -618,18 +618,6 @@ def load(name: str, color: Optional[str] = None, **kwargs) -> Dataset:
 # Proportional subsampling.
 
 
-def _check_key(fn: str, key):
-  """A single PRNG key: a typed key (``jax.random.key``) or a raw ``uint32[2]``."""
-  if isinstance(key, (int, np.integer)) or not hasattr(key, "dtype"):
-    _checks.fail(fn, "key", "be a JAX PRNG key, e.g. jax.random.key(0)", repr(key), TypeError)
-  if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
-    if key.shape != ():
-      _checks.fail(fn, "key", "be a single PRNG key", f"a key array of shape {tuple(key.shape)}")
-  elif not (key.dtype == np.uint32 and tuple(key.shape) == (2,)):
-    _checks.fail(fn, "key", "be a JAX PRNG key, e.g. jax.random.key(0)", _checks.describe(key), TypeError)
-  return key
-
-
 def _allocate(counts: Sequence[int], n: int) -> list:
   """Splits ``n`` over classes of sizes ``counts`` (exact integers), summing to ``n``.
 
@@ -686,7 +674,7 @@ def proportional_subsample(key, colors, n: int) -> np.ndarray:
       count and the smallest ``n`` that works).
   """
   fn = "proportional_subsample"
-  key = _check_key(fn, key)
+  key = _checks.check_key(fn, key)
   c = np.asarray(colors)
   if c.ndim != 1:
     _checks.fail(fn, "colors", "be int[N] (one colour per point)", f"shape {c.shape}")
@@ -784,7 +772,7 @@ def synthetic_blobs(
     features in the JAX default float dtype (float32, float64 under x64).
   """
   fn = "synthetic_blobs"
-  key = _check_key(fn, key)
+  key = _checks.check_key(fn, key)
   n = _checks.check_positive_int(fn, "n", n)
   num_colors = _checks.check_positive_int(fn, "num_colors", num_colors)
   num_blobs = 2 * num_colors if num_blobs is None else _checks.check_positive_int(fn, "num_blobs", num_blobs)
