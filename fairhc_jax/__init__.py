@@ -5,6 +5,14 @@ module that holds one idea (see README.md for the module map).
 """
 
 from fairhc_jax import datasets
+from fairhc_jax.algorithms.reductions import (
+    ReductionResult,
+    fair_hc,
+    rebalance_tree,
+    refine_rebalance_tree,
+    stochastically_fair_hc,
+)
+from fairhc_jax.balance import balance_profile, is_relatively_balanced, unbalanced_nodes
 from fairhc_jax.distances import pairwise_distances, similarity
 from fairhc_jax.fairness import (
     Balance,
@@ -44,6 +52,17 @@ from fairhc_jax.hierarchy import (
 )
 from fairhc_jax.interop import from_linkage, leaves_list, to_linkage
 from fairhc_jax.linkage import linkage, linkage_from_points
+from fairhc_jax.operators import (
+    abstract_bottom_levels,
+    contract_nodes,
+    level_abstraction,
+    operation_cost,
+    separated_pairs,
+    subtree_move,
+    topology_labels,
+    tree_fold,
+    tree_rebalance,
+)
 from fairhc_jax.objectives import (
     cohen_addad_value,
     dasgupta_cost,
@@ -66,4 +85,10 @@ __all__ = [
     "linkage", "linkage_from_points", "moseley_wang_revenue", "num_children",
     "pairwise_distances", "postorder_compact", "revenue_upper_bound", "root",
     "similarity", "to_linkage", "validate", "value_upper_bound",
+    # tree operators and the Knittel et al. reductions
+    "ReductionResult", "abstract_bottom_levels", "balance_profile",
+    "contract_nodes", "fair_hc", "is_relatively_balanced", "level_abstraction",
+    "operation_cost", "rebalance_tree", "refine_rebalance_tree",
+    "separated_pairs", "stochastically_fair_hc", "subtree_move",
+    "topology_labels", "tree_fold", "tree_rebalance", "unbalanced_nodes",
 ]
