@@ -266,10 +266,12 @@ def decomposition_from_assignment(fairlet_of: Any) -> Decomposition:
   f = np.asarray(fairlet_of)
   if f.ndim != 1 or f.size == 0 or f.dtype.kind not in "iu":
     _checks.fail(fn, "fairlet_of", "be a non-empty int[n]", _checks.describe(f))
+  if f.min() < 0:
+    _checks.fail(fn, "fairlet_of", "hold fairlet ids >= 0", f"id {int(f.min())}")
   k = int(f.max()) + 1
   sizes = np.bincount(f, minlength=k)
-  if f.min() < 0 or (sizes == 0).any():
-    _checks.fail(fn, "fairlet_of", "use every fairlet id 0..k-1 and no negative ids",
+  if (sizes == 0).any():
+    _checks.fail(fn, "fairlet_of", "use every fairlet id 0..k-1",
                  f"values from {int(f.min())} to {k - 1} with "
                  f"{int((sizes == 0).sum())} unused id(s)")
   return Decomposition(fairlet_of=jnp.asarray(f, jnp.int32), num_fairlets=k,

@@ -363,3 +363,5 @@ def test_decomposition_from_assignment():
   assert dec.num_fairlets == 3 and dec.max_size == 2
   with pytest.raises(ValueError, match="use every fairlet id"):
     fl.decomposition_from_assignment(np.array([0, 2, 2]))
+  with pytest.raises(ValueError, match="hold fairlet ids >= 0, got id -1"):
+    fl.decomposition_from_assignment(np.array([0, -1, 1]))
