@@ -28,8 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import _checks
-from fairhc_jax import fairlets as _fairlets
 from fairhc_jax.distances import pairwise_distances
+from fairhc_jax.fairlets import (Decomposition, balance_decomposition,
+                                 capped_decomposition, check_eps, fairlet_table,
+                                 local_search_init, local_search_run)
 from fairhc_jax.hierarchy import NO_PARENT, UNUSED, Hierarchy
 from fairhc_jax.linkage import linkage
 
@@ -123,7 +125,7 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
   # Over the fairlets: vertex-weighted average linkage on the mean
   # fairlet-to-fairlet distances d(Y_a, Y_b) / (|Y_a| |Y_b|).
   if k > 1:
-    table = _fairlets.fairlet_table(D, f, k)  # [k, n]
+    table = fairlet_table(D, f, k)  # [k, n]
     between = jax.ops.segment_sum(table.T, f, num_segments=k)  # d(Y_a, Y_b)
     w = sizes.astype(D.dtype)
     mean = between / (w[:, None] * w[None, :])
@@ -136,7 +138,7 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
   return Hierarchy(parent=parent, height=height)
 
 
-def fairlet_tree(D: Any, decomposition: _fairlets.Decomposition, *,
+def fairlet_tree(D: Any, decomposition: Decomposition, *,
                  inner: str = "linkage") -> Hierarchy:
   """The fair tree on a fairlet decomposition.
 
@@ -177,7 +179,7 @@ def fairlet_tree(D: Any, decomposition: _fairlets.Decomposition, *,
   fn = "fairlet_tree"
   _checks.check_choice(fn, "inner", inner, INNER)
   D = _checks.check_square_matrix(fn, "D", D, zero_diagonal=True)
-  if not isinstance(decomposition, _fairlets.Decomposition):
+  if not isinstance(decomposition, Decomposition):
     _checks.fail(fn, "decomposition", "be a Decomposition",
                  type(decomposition).__name__, TypeError)
   if decomposition.fairlet_of.shape != (D.shape[0],):
@@ -289,7 +291,7 @@ def fair_hierarchical_clustering(
   _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
   _checks.check_choice(fn, "metric", metric, METRICS)
   _checks.check_choice(fn, "inner", inner, INNER)
-  eps = _fairlets.check_eps(fn, eps)
+  eps = check_eps(fn, eps)
   if (balance is None) == (alpha is None):
     _checks.fail(fn, "balance / alpha", "be given exactly one (balance=(b, r) for "
                  "two colours, alpha=1/t for a cap)",
@@ -311,9 +313,9 @@ def fair_hierarchical_clustering(
   t0 = time.perf_counter()
   try:
     if balance is not None:
-      dec = _fairlets.balance_decomposition(k_dec, c, balance)
+      dec = balance_decomposition(k_dec, c, balance)
     else:
-      dec = _fairlets.capped_decomposition(k_dec, c, alpha)
+      dec = capped_decomposition(k_dec, c, alpha)
   except ValueError as e:  # re-label with the public entry point's name
     raise ValueError(str(e).replace(
         "balance_decomposition:", f"{fn}:").replace("capped_decomposition:", f"{fn}:")) from None
@@ -328,14 +330,14 @@ def fair_hierarchical_clustering(
   t_dist = time.perf_counter() - t0 if metric != "precomputed" else 0.0
 
   t0 = time.perf_counter()
-  state = _fairlets.local_search_init(k_search, D, dec)
+  state = local_search_init(k_search, D, dec)
   phi_before = float(state.phi)
   if schedule != "none":
-    state = _fairlets.local_search_run(state, D, c, schedule=schedule, eps=eps,
+    state = local_search_run(state, D, c, schedule=schedule, eps=eps,
                                        max_steps=max_steps)
   _ready(state.phi)
   t_ls = time.perf_counter() - t0
-  final = _fairlets.Decomposition(fairlet_of=state.fairlet_of,
+  final = Decomposition(fairlet_of=state.fairlet_of,
                                   num_fairlets=dec.num_fairlets,
                                   max_size=dec.max_size)
 
