@@ -5,6 +5,12 @@ module that holds one idea (see README.md for the module map).
 """
 
 from fairhc_jax import datasets
+from fairhc_jax.algorithms.fairlet_hc import (
+    FairHCResult,
+    FairHCStats,
+    fair_hierarchical_clustering,
+    fairlet_tree,
+)
 from fairhc_jax.algorithms.reductions import (
     ReductionResult,
     fair_hc,
@@ -14,6 +20,18 @@ from fairhc_jax.algorithms.reductions import (
 )
 from fairhc_jax.balance import balance_profile, is_relatively_balanced, unbalanced_nodes
 from fairhc_jax.distances import pairwise_distances, similarity
+from fairhc_jax.fairlets import (
+    Decomposition,
+    LocalSearchState,
+    balance_decomposition,
+    capped_decomposition,
+    fairlet_objective,
+    local_search,
+    local_search_init,
+    local_search_run,
+    local_search_step,
+    ratio_fairlets,
+)
 from fairhc_jax.fairness import (
     Balance,
     BalanceStats,
@@ -85,6 +103,12 @@ __all__ = [
     "linkage", "linkage_from_points", "moseley_wang_revenue", "num_children",
     "pairwise_distances", "postorder_compact", "revenue_upper_bound", "root",
     "similarity", "to_linkage", "validate", "value_upper_bound",
+    # fairlets and the Ahmadian et al. fair tree
+    "Decomposition", "FairHCResult", "FairHCStats", "LocalSearchState",
+    "balance_decomposition", "capped_decomposition",
+    "fair_hierarchical_clustering", "fairlet_objective", "fairlet_tree",
+    "local_search", "local_search_init", "local_search_run",
+    "local_search_step", "ratio_fairlets",
     # tree operators and the Knittel et al. reductions
     "ReductionResult", "abstract_bottom_levels", "balance_profile",
     "contract_nodes", "fair_hc", "is_relatively_balanced", "level_abstraction",
