@@ -316,3 +316,15 @@ def test_overwrite_donates():
   expect = lk.linkage(d, "average")
   got = lk.linkage(d + 0, "average", overwrite=True)
   np.testing.assert_array_equal(np.asarray(got.parent), np.asarray(expect.parent))
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_compiled_kernel_has_no_matrix_copy(method):
+  # Whole-matrix copies inside the merge loop would cost O(n^2) per merge.
+  n = 64
+  d = jnp.ones((n, n), jnp.float32)
+  hlo = lk._linkage_kernel.lower(d, jnp.ones(n, jnp.float32),
+                                 method=method).compile().as_text()
+  copies = [line for line in hlo.splitlines()
+            if " copy(" in line and f"f32[{n},{n}]" in line]
+  assert not copies, copies
