@@ -328,3 +328,17 @@ def test_compiled_kernel_has_no_matrix_copy(method):
   copies = [line for line in hlo.splitlines()
             if " copy(" in line and f"f32[{n},{n}]" in line]
   assert not copies, copies
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_vmap_of_public_linkage_equals_single_calls(method):
+  # The fairlet method vmaps linkage over blocks of small matrices.
+  xs = [random_points(7, dim=2, seed=s) for s in range(3)]
+  ds = np.stack([ssd.squareform(ssd.pdist(x)) for x in xs])
+  with jax.enable_x64(True):
+    batch = jax.vmap(lambda d: lk.linkage(d, method))(jnp.asarray(ds))
+    for b, x in enumerate(xs):
+      zs = sch.linkage(ssd.pdist(x), method)
+      one = jax.tree_util.tree_map(lambda a, b=b: a[b], batch)
+      np.testing.assert_allclose(to_scipy_z(one)[:, 2], zs[:, 2], rtol=1e-10)
+      np.testing.assert_allclose(sch.cophenet(to_scipy_z(one)), sch.cophenet(zs), rtol=1e-10)
