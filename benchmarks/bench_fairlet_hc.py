@@ -49,7 +49,7 @@ import numpy as np
 from fairhc_jax import datasets
 from fairhc_jax.algorithms import fairlet_hc as fhc
 from fairhc_jax.distances import similarity
-from fairhc_jax.linkage import linkage
+from fairhc_jax.agglomerative import linkage
 from fairhc_jax.objectives import (cohen_addad_value, dasgupta_cost,
                                    moseley_wang_revenue, revenue_upper_bound,
                                    value_upper_bound)

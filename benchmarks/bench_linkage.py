@@ -1,4 +1,4 @@
-"""Linkage benchmark: fairhc_jax.linkage against SciPy and fastcluster.
+"""Linkage benchmark: fairhc_jax.agglomerative.linkage against SciPy and fastcluster.
 
 Times average, single and complete linkage on the same random Euclidean
 distance matrix (8-D Gaussian points): the peers get SciPy's condensed
@@ -56,7 +56,7 @@ def run_table(sizes, methods, repeats: int) -> None:
   import scipy.spatial.distance as ssd
 
   import importlib
-  lk = importlib.import_module("fairhc_jax.linkage")
+  lk = importlib.import_module("fairhc_jax.agglomerative")
   from fairhc_jax.distances import pairwise_distances
 
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
@@ -117,7 +117,7 @@ def memory_child(impl: str, n: int, method: str) -> None:
     import jax.numpy as jnp
 
     from fairhc_jax.distances import pairwise_distances
-    from fairhc_jax.linkage import linkage  # the function
+    from fairhc_jax.agglomerative import linkage  # the function
     d = pairwise_distances(jnp.asarray(_points(n), jnp.float32))
     d.block_until_ready()
     base = _vm_hwm_kib()

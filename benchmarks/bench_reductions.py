@@ -41,7 +41,7 @@ from fairhc_jax import datasets
 from fairhc_jax import hierarchy as hier
 from fairhc_jax.algorithms import reductions as red
 from fairhc_jax.distances import pairwise_distances, similarity
-from fairhc_jax.linkage import linkage
+from fairhc_jax.agglomerative import linkage
 from fairhc_jax.objectives import dasgupta_cost
 
 SWEEP = [(4, 2, 1 / 8), (8, 2, 1 / 8), (8, 4, 1 / 8), (16, 4, 1 / 8),

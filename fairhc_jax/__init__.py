@@ -69,7 +69,7 @@ from fairhc_jax.hierarchy import (
     validate,
 )
 from fairhc_jax.interop import from_linkage, leaves_list, to_linkage
-from fairhc_jax.linkage import linkage, linkage_from_points
+from fairhc_jax.agglomerative import linkage, linkage_from_points
 from fairhc_jax.operators import (
     abstract_bottom_levels,
     contract_nodes,

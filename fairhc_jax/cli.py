@@ -67,7 +67,7 @@ def _tree_summary(name: str, h, D, S, colors, constraint, fairlet_of=None) -> li
 def _run_pair(X, colors, ratio, seed: int, out=sys.stdout) -> None:
   """Average linkage vs the fair tree on one data set, printed to ``out``."""
   from fairhc_jax import distances, fairness
-  from fairhc_jax.linkage import linkage
+  from fairhc_jax.agglomerative import linkage
   from fairhc_jax.algorithms import fairlet_hc
 
   b, r = ratio

@@ -1,4 +1,4 @@
-"""Tests for fairhc_jax.linkage against SciPy and NumPy oracles written here."""
+"""Tests for fairhc_jax.agglomerative (linkage) against SciPy and NumPy oracles written here."""
 
 import importlib
 
@@ -10,7 +10,7 @@ import scipy.cluster.hierarchy as sch
 import scipy.spatial.distance as ssd
 
 # The package re-exports the function ``linkage``, shadowing the submodule name.
-lk = importlib.import_module("fairhc_jax.linkage")
+import fairhc_jax.agglomerative as lk
 from fairhc_jax.hierarchy import NO_PARENT, validate
 
 METHODS = ("average", "single", "complete", "weighted", "ward")

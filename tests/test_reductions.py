@@ -438,7 +438,7 @@ def test_second_call_does_not_recompile():
 def test_fair_hc_on_bank_keeps_all_points(uci_dir):
   from fairhc_jax import datasets
   from fairhc_jax.distances import pairwise_distances
-  from fairhc_jax.linkage import linkage
+  from fairhc_jax.agglomerative import linkage
   ds = datasets.load_bank(color="marital", data_dir=str(uci_dir), download=False)
   idx = datasets.proportional_subsample(jax.random.key(0), ds.colors, 256)
   x = ds.features[idx]

@@ -33,7 +33,7 @@ from fairhc_jax.fairlets import (Decomposition, balance_decomposition,
                                  capped_decomposition, check_eps, fairlet_table,
                                  local_search_init, local_search_run)
 from fairhc_jax.hierarchy import NO_PARENT, UNUSED, Hierarchy
-from fairhc_jax.linkage import linkage
+from fairhc_jax.agglomerative import linkage
 
 SCHEDULES = ("fast", "random", "none")
 """``schedule`` values: the two local-search schedules, or no local search."""

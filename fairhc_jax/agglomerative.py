@@ -1,5 +1,9 @@
 """Agglomerative clustering: Lance-Williams linkage kernels.
 
+(The module is `agglomerative`, not `linkage`, so that the package-level
+function `fairhc_jax.linkage` does not shadow it: `import fairhc_jax.linkage
+as m` would silently bind the function.)
+
 Public entry points:
 
 * :func:`linkage` (distance matrix) and :func:`linkage_from_points` (points;
