@@ -37,6 +37,7 @@ import dataclasses
 import fractions
 import functools
 import math
+import time
 from typing import Any, NamedTuple, Optional, Sequence
 
 import jax
@@ -44,6 +45,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import _checks
+from fairhc_jax import progress as _progress
+from fairhc_jax.progress import ProgressMode
 
 SCHEDULES = ("fast", "random")
 """Local-search schedules: ``"fast"`` (ours) and ``"random"`` (the authors')."""
@@ -662,24 +665,51 @@ def _run(state, D, colors, eps, max_steps, schedule):
 
 def local_search_run(state: LocalSearchState, D: jax.Array, colors: jax.Array, *,
                      schedule: str = "fast", eps: float = 0.1,
-                     max_steps: Optional[int] = None) -> LocalSearchState:
-  """Steps ``state`` until it is done (or ``max_steps`` more steps), in one jit.
+                     max_steps: Optional[int] = None,
+                     progress: ProgressMode = "auto") -> LocalSearchState:
+  """Steps ``state`` until it is done (or ``max_steps`` more steps), jitted.
 
   The same as calling :func:`local_search_step` in a loop; ``D`` and
-  ``colors`` are not re-validated (see :func:`local_search`).
+  ``colors`` are not re-validated (see :func:`local_search`). The loop runs
+  as a ``lax.while_loop`` in chunks of steps (the step cap is a traced
+  argument, so chunks do not recompile); between chunks a progress line
+  (steps, swaps, phi) goes to stderr: ``progress="auto"`` shows it only once
+  the search has run for 2 s, ``True`` always, ``False`` never (then the
+  whole search is one call).
   """
   fn = "local_search_run"
   _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
   eps = check_eps(fn, eps)
+  progress = _progress.check_mode(fn, progress)
   cap = np.iinfo(np.int32).max if max_steps is None else _checks.check_positive_int(
       fn, "max_steps", max_steps, minimum=0)
-  return _run(state, D, jnp.asarray(colors, jnp.int32), jnp.asarray(eps, D.dtype),
-              jnp.asarray(cap, jnp.int32), schedule)
+  colors = jnp.asarray(colors, jnp.int32)
+  eps_arr = jnp.asarray(eps, D.dtype)
+  if progress is False or isinstance(state.phi, jax.core.Tracer):
+    return _run(state, D, colors, eps_arr, jnp.asarray(cap, jnp.int32), schedule)
+  bar = _progress.Progress(f"local search ({schedule})", progress)
+  phi0 = float(state.phi)
+  remaining, chunk = cap, 1
+  while remaining > 0 and not bool(state.done):
+    t0 = time.perf_counter()
+    step = min(chunk, remaining)
+    before = int(state.steps)
+    state = _run(state, D, colors, eps_arr, jnp.asarray(step, jnp.int32), schedule)
+    remaining -= int(state.steps) - before
+    if int(state.steps) == before:  # no step taken: done
+      break
+    # Aim for about four progress updates a second.
+    chunk = chunk * 2 if time.perf_counter() - t0 < 0.25 else max(1, chunk // 2)
+    bar.update(f"{int(state.steps)} steps, {int(state.swaps)} swaps, "
+               f"phi {float(state.phi) / max(phi0, 1e-30):.3g} of initial")
+  bar.close()
+  return state
 
 
 def local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decomposition,
                  *, schedule: str = "fast", eps: float = 0.1,
-                 max_steps: Optional[int] = None) -> LocalSearchState:
+                 max_steps: Optional[int] = None,
+                 progress: ProgressMode = "auto") -> LocalSearchState:
   """Runs the local search from ``decomposition`` until it stops.
 
   Args:
@@ -691,6 +721,8 @@ def local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decompositi
       :func:`local_search_step`.
     eps: ``eps > 0`` in the acceptance rule (the paper uses 0.1).
     max_steps: cap on the number of steps (default: unbounded).
+    progress: a progress line on stderr: ``"auto"`` (once the search has run
+      2 s), ``True`` or ``False``.
 
   Returns:
     The final :class:`LocalSearchState` (``fairlet_of``, ``phi``, ``swaps``,
@@ -711,4 +743,5 @@ def local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decompositi
   if max_steps is not None:
     _checks.check_positive_int(fn, "max_steps", max_steps, minimum=0)
   state = local_search_init(key, D, decomposition)
-  return local_search_run(state, D, c, schedule=schedule, eps=eps, max_steps=max_steps)
+  return local_search_run(state, D, c, schedule=schedule, eps=eps, max_steps=max_steps,
+                          progress=progress)

@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import _checks
+from fairhc_jax import progress as _progress
 from fairhc_jax.distances import pairwise_distances
 from fairhc_jax.fairlets import (Decomposition, balance_decomposition,
                                  capped_decomposition, check_eps, fairlet_table,
@@ -258,6 +259,7 @@ def fair_hierarchical_clustering(
     metric: str = "euclidean",
     inner: str = "linkage",
     max_steps: Optional[int] = None,
+    progress="auto",
 ) -> FairHCResult:
   """Fair hierarchical clustering by fairlets, local search and average linkage.
 
@@ -278,6 +280,8 @@ def fair_hierarchical_clustering(
       fairlet) or ``"flat"`` (one node per fairlet, so that every non-leaf
       cluster is fair); see :func:`fairlet_tree`.
     max_steps: optional cap on local-search steps.
+    progress: a progress line for the local search on stderr: ``"auto"``
+      (shown once it has run 2 s), ``True`` or ``False``.
 
   Returns:
     A :class:`FairHCResult` with ``.hierarchy``, ``.fairlets``, ``.stats``
@@ -298,6 +302,7 @@ def fair_hierarchical_clustering(
                  f"balance={balance!r}, alpha={alpha!r}")
   if max_steps is not None:
     max_steps = _checks.check_positive_int(fn, "max_steps", max_steps, minimum=0)
+  progress = _progress.check_mode(fn, progress)
   # Validate everything cheap before the O(n^2) work.
   if metric == "precomputed":
     x = _checks.as_float(fn, "X", X)
@@ -334,7 +339,7 @@ def fair_hierarchical_clustering(
   phi_before = float(state.phi)
   if schedule != "none":
     state = local_search_run(state, D, c, schedule=schedule, eps=eps,
-                                       max_steps=max_steps)
+                             max_steps=max_steps, progress=progress)
   _ready(state.phi)
   t_ls = time.perf_counter() - t0
   final = Decomposition(fairlet_of=state.fairlet_of,
