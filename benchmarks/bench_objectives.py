@@ -15,7 +15,7 @@ Compile time (first call) is reported separately. Ratio = objective / sum.
 Goal (issue 2): every objective within 3x of the sum at n >= 4,000.
 
 Usage: python benchmarks/bench_objectives.py [--sizes 1000,2000,4000,8000,16000]
-       [--reps 5] [--block-size 128]
+       [--reps 5] [--block-size 64]
 """
 
 import argparse
