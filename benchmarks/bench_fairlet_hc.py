@@ -109,6 +109,7 @@ def one_run(key, X, colors, target, schedule, with_peers, with_avg=True):
   the random fairlets (no ``rv0``, ``rv1``, ``cost``), to save memory.
   """
   kw = dict(balance=target) if isinstance(target, tuple) else dict(alpha=target)
+  kw["progress"] = False  # time the search as one call; keep the table clean
   if with_avg:
     # The tree on the random fairlets (same key: same initial decomposition).
     r0 = fhc.fair_hierarchical_clustering(key, X, colors, schedule="none", **kw)
