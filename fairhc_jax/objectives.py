@@ -352,6 +352,14 @@ def _check_tree(fn: str, h, n: int, matrix_arg: str) -> Hierarchy:
   return h
 
 
+def _validated(fn: str, h, M, arg: str, kind: str, weights):
+  """The checked ``(h, M, integer weights)`` of an objective's entry point."""
+  M = _checks.check_square_matrix(fn, arg, M, kind=kind)
+  n = M.shape[0]
+  h = _check_tree(fn, h, n, arg)
+  return h, M, _int_weights(fn, weights, n)
+
+
 def dasgupta_cost(h: Hierarchy, S, *, weights=None) -> jax.Array:
   """Dasgupta cost ``sum_{i<j} S[i, j] * w(leaves(T[i v j]))`` (minimise).
 
@@ -368,11 +376,7 @@ def dasgupta_cost(h: Hierarchy, S, *, weights=None) -> jax.Array:
   Raises:
     ValueError / TypeError: on a malformed tree, matrix or weights.
   """
-  fn = "dasgupta_cost"
-  S = _checks.check_square_matrix(fn, "S", S, kind="similarity")
-  n = S.shape[0]
-  _check_tree(fn, h, n, "S")
-  w = _int_weights(fn, weights, n)
+  h, S, w = _validated("dasgupta_cost", h, S, "S", "similarity", weights)
   return dasgupta_cost_kernel(h, S, w)
 
 
@@ -388,11 +392,7 @@ def moseley_wang_revenue(h: Hierarchy, S, *, weights=None) -> jax.Array:
   Returns:
     A scalar of ``S``'s float dtype; at most :func:`revenue_upper_bound`.
   """
-  fn = "moseley_wang_revenue"
-  S = _checks.check_square_matrix(fn, "S", S, kind="similarity")
-  n = S.shape[0]
-  _check_tree(fn, h, n, "S")
-  w = _int_weights(fn, weights, n)
+  h, S, w = _validated("moseley_wang_revenue", h, S, "S", "similarity", weights)
   return moseley_wang_revenue_kernel(h, S, w)
 
 
@@ -408,11 +408,7 @@ def cohen_addad_value(h: Hierarchy, D, *, weights=None) -> jax.Array:
   Returns:
     A scalar of ``D``'s float dtype; at most :func:`value_upper_bound`.
   """
-  fn = "cohen_addad_value"
-  D = _checks.check_square_matrix(fn, "D", D, kind="distance")
-  n = D.shape[0]
-  _check_tree(fn, h, n, "D")
-  w = _int_weights(fn, weights, n)
+  h, D, w = _validated("cohen_addad_value", h, D, "D", "distance", weights)
   return cohen_addad_value_kernel(h, D, w)
 
 
