@@ -161,11 +161,10 @@ def test_bank_matches_oracle(uci_dir, full):
     np.testing.assert_array_equal(a.color_counts(), [2290, 2231])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "the shared bank-full.csv has 45,212 data rows: its line 3 duplicates line "
-    "27,351 (UCI's file, SHA-256 d1513ec6..., has 45,211); the loader keeps every row"))
 def test_bank_full_has_uci_row_count(uci_dir):
-  assert datasets.load_bank("marital", data_dir=uci_dir).num_points == 45211
+  # The shared copy is UCI's file (45,211 rows, no repeated row).
+  d = datasets.load_bank("marital", data_dir=uci_dir)
+  assert d.num_points == 45211
 
 
 def test_credit_card_matches_oracle(uci_dir):
@@ -219,15 +218,8 @@ def _zip_bytes(members):
 
 
 def _uci_bank_full(uci_dir) -> str:
-  """UCI's bank-full.csv rebuilt from the shared plain copy.
-
-  The shared copy repeats one row (its line 3 is also line 27,351); UCI's
-  file does not repeat rows, so earlier copies of repeated rows are dropped.
-  """
-  lines = (uci_dir / "bank-full.csv").read_text().replace("\r\n", "\n").split("\n")
-  last = {ln: i for i, ln in enumerate(lines)}
-  kept = [ln for i, ln in enumerate(lines) if last[ln] == i]
-  return to_uci_bank_form("\n".join(kept))
+  """UCI's bank-full.csv rebuilt from the shared plain copy (its exact bytes)."""
+  return to_uci_bank_form((uci_dir / "bank-full.csv").read_text())
 
 
 @pytest.fixture
@@ -258,9 +250,10 @@ def test_download_verifies_and_caches(mirror, uci_dir, tmp_path):
   assert small.num_points == 4521
   for name in ("bank-full.csv", "bank.csv"):
     assert hashlib.sha256((cache / name).read_bytes()).hexdigest() == UCI_SHA256[name]
-  # UCI's bank-full = the shared copy without its repeated row (index 1).
+  # UCI's bank-full is the shared copy, row for row.
   shared = datasets.load_bank("age", data_dir=uci_dir)
-  np.testing.assert_array_equal(full.features, np.delete(shared.features, 1, axis=0))
+  np.testing.assert_array_equal(full.features, shared.features)
+  np.testing.assert_array_equal(full.colors, shared.colors)
 
   # Cached files are used without the mirror; the env var base URL works too.
   shutil.rmtree(mirror)
