@@ -36,6 +36,7 @@ from fairhc_jax.fairness import (
     Balance,
     BalanceStats,
     BoundedRepresentation,
+    ClusterScope,
     FairnessCheck,
     FairnessProbability,
     Proportional,
@@ -93,7 +94,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NO_PARENT", "UNUSED", "Balance", "BalanceStats", "BoundedRepresentation",
-    "Children", "FairnessCheck", "FairnessProbability", "Hierarchy",
+    "Children", "ClusterScope", "FairnessCheck", "FairnessProbability", "Hierarchy",
     "LeafRanges", "Proportional", "RepresentationBounds", "check_fairness",
     "check_feasible", "children", "children_table", "cluster_balance",
     "cohen_addad_value", "color_counts", "dasgupta_cost", "datasets", "depth",

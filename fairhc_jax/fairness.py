@@ -143,6 +143,27 @@ Constraint = Union[BoundedRepresentation, RepresentationBounds, Balance,
                    Proportional]
 
 
+class ClusterScope(NamedTuple):
+  """Which clusters of a hierarchy a fairness check counts.
+
+  A used internal node ``u`` is checked iff ``|u| >= min_size`` and, when
+  ``blocks`` is given, ``u`` is a union of whole blocks (every block that
+  meets ``u`` lies inside ``u``). The default scope checks every internal
+  node. Fair pipelines return the scope their guarantee holds for (e.g. the
+  fairlet tree: ``blocks = fairlet_of``, "at and above the fairlets"), so
+  ``check_fairness(res.hierarchy, colors, c, scope=res.scope)`` passes.
+
+  Attributes:
+    min_size: clusters of fewer points are exempt (int ``>= 1``; 2 = every
+      internal node).
+    blocks: ``None`` or ``int[n]``, a block id per point (e.g. a fairlet
+      decomposition's ``fairlet_of``).
+  """
+
+  min_size: int = 2
+  blocks: Optional[object] = None
+
+
 def as_fraction(fn: str, arg: str, x) -> Fraction:
   """Reads a threshold as an exact ``Fraction`` (see :func:`_checks.as_fraction`)."""
   return _checks.as_fraction(fn, arg, x, max_denominator=MAX_DENOMINATOR)
