@@ -503,6 +503,26 @@ _linkage_kernel_donating = jax.jit(
     static_argnames=("method",), donate_argnums=(0,))
 
 
+def linkage_kernel(dist: jax.Array, *, method: str = "average",
+                   weights: Optional[jax.Array] = None) -> Hierarchy:
+  """Raw jitted linkage for internal callers (no input checks; jit/vmap safe).
+
+  Args:
+    dist: ``float[n, n]`` distances (assumed valid: the public
+      :func:`linkage` checks them).
+    method: one of :data:`METHODS` (static).
+    weights: ``None`` or ``float[n]`` / ``int[n]`` vertex weights.
+
+  Returns:
+    The binary :class:`~fairhc_jax.hierarchy.Hierarchy` with heights, as
+    :func:`linkage` returns it.
+  """
+  n = dist.shape[-1]
+  size = (jnp.ones(n, dist.dtype) if weights is None
+          else jnp.asarray(weights).astype(dist.dtype))
+  return _linkage_kernel(dist, size, method=method)[0]
+
+
 @functools.partial(jax.jit, static_argnames=("method",))
 def _closest_pair_linkage(dist, size, method):
   """Reference path: :func:`agglomerate` with :func:`closest_pair` (O(n^3))."""

@@ -446,6 +446,23 @@ def _color_counts_kernel(parent, ranges, colors, num_colors):
       colors)
 
 
+def color_counts_kernel(h: Hierarchy, colors: jax.Array, num_colors: int) -> jax.Array:
+  """Raw colour counts for internal callers (no input checks; jit/vmap safe).
+
+  Args:
+    h: a valid :class:`Hierarchy` on ``n`` leaves (only ``h.parent`` is used).
+    colors: ``int32[n]``, one colouring with values in ``[0, num_colors)``.
+    num_colors: ``c`` (static).
+
+  Returns:
+    ``int32[m, c]``: colour counts of every node (free slots 0).
+  """
+  parent = h.parent
+  r = _hier.leaf_ranges(Hierarchy(parent=parent, height=None))
+  return _color_counts_kernel(parent, r, jnp.asarray(colors, jnp.int32)[None],
+                              num_colors=num_colors)[0]
+
+
 def _proportional_flags(counts, sizes, totals, n, num, den):
   """(below, above) of ``|count/size - n_g/n| <= num/den``, exactly.
 
