@@ -1,0 +1,257 @@
+"""Exact fairness verdicts: :func:`check_fairness`, :func:`is_fair`, :func:`check_feasible`.
+
+A hierarchy is fair iff every non-leaf cluster is fair (Ahmadian et al.
+2020, Def. 5); Knittel et al. (2023) add the rule "a node with a leaf child
+has only leaf children" (``leaf_children_rule``). A :class:`ClusterScope`
+narrows the clusters that count (a minimum size, or "at and above these
+blocks"). Verdicts are integer comparisons against tabulated thresholds (or
+the emulated 64-bit test for proportional fairness with the data's shares),
+never float ratios: the same inputs give the same verdicts on every backend.
+"""
+
+from __future__ import annotations
+
+import functools
+from fractions import Fraction
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fairhc_jax import _checks
+from fairhc_jax.fairness import _inputs
+from fairhc_jax.fairness import counts as _counts
+from fairhc_jax.fairness import scope as _scope
+from fairhc_jax.fairness._wide import proportional_flags
+from fairhc_jax.fairness.constraints import (Balance, Constraint, bounds,
+                                             constraint_num_colors, fmt, plan)
+
+
+class FairnessCheck(NamedTuple):
+  """Result of :func:`check_fairness` (leading ``B`` axis for a batch).
+
+  Attributes:
+    is_fair: ``bool[]`` (or ``bool[B]``): every checked node is fair.
+    violating: ``bool[m]`` (or ``bool[B, m]``): checked nodes that break the
+      constraint (any colour) or the leaf-children rule. Leaves, unused
+      slots and nodes outside the scope are never flagged.
+    status: ``int8[m, c]`` (or ``int8[B, m, c]``): ``-1`` where colour ``g``
+      is under-represented at a checked node (below its lower bound; for
+      :class:`Balance`, the minority colour), ``+1`` where it is
+      over-represented (above its upper bound), ``0`` otherwise.
+    mixed_children: ``bool[m]`` (tree-only, never batched): the checked node
+      has a leaf child and a non-leaf child; all False unless
+      ``leaf_children_rule=True``.
+    checked: ``bool[m]`` (tree-only): the nodes the scope counts (used
+      internal nodes by default).
+  """
+
+  is_fair: jax.Array
+  violating: jax.Array
+  status: jax.Array
+  mixed_children: jax.Array
+  checked: Optional[jax.Array] = None
+
+  @property
+  def below(self) -> jax.Array:
+    """``bool[..., m, c]``: colour below its lower bound at the node."""
+    return self.status < 0
+
+  @property
+  def above(self) -> jax.Array:
+    """``bool[..., m, c]``: colour above its upper bound at the node."""
+    return self.status > 0
+
+
+def check_chunk(tree, colors, lo_node, hi_node, mixed, checked, num, den, *,
+                num_colors, data_shares, prefix=_counts.prefix_sum):
+  """Verdicts for ``b`` colourings ``int32[b, n]``: (is_fair ``bool[b]``,
+  violating ``bool[b, m]``, status ``int8[b, m, c]``)."""
+  n = tree.order.shape[0]
+  counts = _counts.counts_lanes(tree, colors, num_colors, prefix)
+  if data_shares:
+    below, above = proportional_flags(
+        counts, tree.sizes[:, None, None], counts[tree.root][None],
+        jnp.uint32(n), num, den)
+  else:
+    below = counts < lo_node[:, :, None]
+    above = counts > hi_node[:, :, None]
+  status = jnp.where(below, -1, jnp.where(above, 1, 0)).astype(jnp.int8)
+  status = jnp.where(checked[:, None, None], status, jnp.int8(0))
+  violating = jnp.any(status != 0, axis=1) | mixed[:, None]     # [m, b]
+  return (~jnp.any(violating, axis=0), violating.T,
+          jnp.transpose(status, (2, 0, 1)))
+
+
+def check_setup(parent, ranges, lo_table, hi_table, min_size, blocks, leaf_rule):
+  """Tree-only part of a check: views, per-node thresholds, masks."""
+  tree = _counts.tree_views(parent, ranges)
+  checked = _scope.checked_mask(parent, ranges, min_size, blocks)
+  mixed = (checked & _counts.mixed_children(parent) if leaf_rule
+           else jnp.zeros_like(checked))
+  return tree, lo_table[tree.sizes], hi_table[tree.sizes], mixed, checked
+
+
+@functools.partial(jax.jit,
+                   static_argnames=("num_colors", "data_shares", "leaf_rule", "details"))
+def _check_batch(parent, ranges, colors, lo_table, hi_table, num, den, min_size, blocks,
+                 *, num_colors, data_shares, leaf_rule, details=True):
+  tree, lo_node, hi_node, mixed, checked = check_setup(
+      parent, ranges, lo_table, hi_table, min_size, blocks, leaf_rule)
+  chunk_fn = functools.partial(check_chunk, tree, lo_node=lo_node, hi_node=hi_node,
+                               mixed=mixed, checked=checked, num=num, den=den,
+                               num_colors=num_colors, data_shares=data_shares)
+  if not details:  # verdicts only: no per-node output buffers to fill
+    return _counts.map_chunks(lambda cols: chunk_fn(cols)[0], colors)
+  is_fair, violating, status = _counts.map_chunks(chunk_fn, colors)
+  return is_fair, violating, status, mixed, checked
+
+
+class Prepared(NamedTuple):
+  """Everything a check needs, validated (the shared front half of the entry points)."""
+  h: object
+  colors: jax.Array     # int32[B, n]
+  batched: bool
+  c: int
+  constraint: object
+  plan: object
+  scope: _scope.ResolvedScope
+  leaf_rule: bool
+
+
+def prepare_check(fn, h, colors, constraint, scope, num_colors, leaf_children_rule):
+  """Validates the arguments of a check (a result object may stand for ``h``)."""
+  h, constraint, scope = _inputs.resolve_target(fn, h, constraint, scope,
+                                                need_constraint=True)
+  h, colors, batched, c = _inputs.prepare(fn, h, colors, num_colors, constraint)
+  leaf_rule = _inputs.check_bool(fn, "leaf_children_rule", leaf_children_rule)
+  p = plan(fn, constraint, h.num_leaves, c)
+  s = _scope.resolve_scope(fn, scope, h.num_leaves)
+  return Prepared(h, colors, batched, c, constraint, p, s, leaf_rule)
+
+
+def run_check(prep: Prepared, details: bool):
+  """The jitted check on prepared arguments."""
+  p = prep.plan
+  return _check_batch(prep.h.parent, _counts.tree_ranges(prep.h), prep.colors,
+                      p.lo_table, p.hi_table, jnp.uint32(p.num), jnp.uint32(p.den),
+                      jnp.int32(prep.scope.min_size), prep.scope.blocks,
+                      num_colors=prep.c, data_shares=p.data_shares,
+                      leaf_rule=prep.leaf_rule, details=details)
+
+
+_SHARED_ARGS = """
+  Args:
+    h: a hierarchy over ``n`` leaves, or a fair pipeline's result (anything
+      with ``.hierarchy`` and ``.scope``, optionally ``.constraint``): its
+      scope is used unless ``scope`` is given, and its constraint when
+      ``constraint`` is omitted.
+    colors: ``int[n]`` or a batch ``int[B, n]`` (checked in one vectorised
+      call), values in ``[0, c)`` (recode raw labels with
+      ``np.unique(groups, return_inverse=True)[1]``).
+    constraint: a :class:`BoundedRepresentation`, :class:`RepresentationBounds`,
+      :class:`Balance` or :class:`Proportional`.
+    scope: which clusters count: ``None`` (every internal node), an int
+      ``min_size``, or a :class:`ClusterScope` (minimum size and/or blocks).
+    num_colors: ``c``; defaults to the constraint's vector length, 2 for
+      :class:`Balance`, else ``max(colors) + 1``.
+    leaf_children_rule: also require, at every checked node, "a node with a
+      leaf child has only leaf children".
+"""
+
+
+def check_fairness(h, colors, constraint: Optional[Constraint] = None, *,
+                   scope=None, num_colors: Optional[int] = None,
+                   leaf_children_rule: bool = False) -> FairnessCheck:
+  """Checks every node of ``h`` in the scope against a fairness constraint.
+
+  A hierarchy is fair iff every checked cluster is fair (Ahmadian et al.
+  2020, Def. 5: every non-leaf cluster, the default scope) and, with
+  ``leaf_children_rule`` (Knittel et al. 2023), no checked node has both a
+  leaf child and a non-leaf child. Verdicts are exact integer arithmetic.
+  The check does not raise when the data set as a whole breaks the
+  constraint (the root is then reported); use :func:`check_feasible` to
+  require feasibility.
+  {args}
+  Returns:
+    A :class:`FairnessCheck`.
+  """
+  prep = prepare_check("check_fairness", h, colors, constraint, scope, num_colors,
+                       leaf_children_rule)
+  is_fair_, violating, status, mixed, checked = run_check(prep, details=True)
+  if not prep.batched:
+    is_fair_, violating, status = is_fair_[0], violating[0], status[0]
+  return FairnessCheck(is_fair_, violating, status, mixed, checked)
+
+
+def is_fair(h, colors, constraint: Optional[Constraint] = None, *, scope=None,
+            num_colors: Optional[int] = None,
+            leaf_children_rule: bool = False) -> jax.Array:
+  """Whether ``h`` is fair: the ``is_fair`` of :func:`check_fairness` alone.
+
+  Same arguments, kernel and exact verdicts as :func:`check_fairness`,
+  without the per-node outputs (``B * m * (c + 1)`` bytes for a batch),
+  which makes audits over many colourings several times faster.
+  {args}
+  Returns:
+    ``bool[]`` (or ``bool[B]`` for a batch of colourings).
+  """
+  prep = prepare_check("is_fair", h, colors, constraint, scope, num_colors,
+                       leaf_children_rule)
+  out = run_check(prep, details=False)
+  return out if prep.batched else out[0]
+
+
+check_fairness.__doc__ = check_fairness.__doc__.replace("{args}", _SHARED_ARGS)
+is_fair.__doc__ = is_fair.__doc__.replace("{args}", _SHARED_ARGS)
+
+
+def check_feasible(colors, constraint: Constraint, num_colors: Optional[int] = None,
+                   *, scope=None) -> None:
+  """Raises ``ValueError`` when no tree over these points can be fair.
+
+  The root holds every point, so the data's own shares must satisfy the
+  constraint (proportional fairness with the data's shares always does).
+  Every scope checks the root (it is a union of any blocks) unless ``n`` is
+  below the scope's ``min_size``, in which case no cluster is checked and
+  every request is feasible. The message names the colour and the numbers.
+  Ill-formed constraints raise too.
+
+  Args:
+    colors: ``int[n]``, one colouring.
+    constraint: a fairness constraint.
+    num_colors: ``c``; defaults as in :func:`check_fairness`.
+    scope: ``None``, an int ``min_size`` or a :class:`ClusterScope`.
+  """
+  fn = "check_feasible"
+  if num_colors is None:
+    num_colors = constraint_num_colors(constraint)
+  colors = _checks.as_array(fn, "colors", colors)
+  if colors.ndim != 1:
+    _checks.fail(fn, "colors", "be int[n] (one colouring)", f"shape {tuple(colors.shape)}")
+  colors, c = _checks.check_colors(fn, "colors", colors, colors.shape[0], num_colors,
+                                   batched=False)
+  n = int(colors.shape[0])
+  b = bounds(fn, constraint, c)
+  s = _scope.resolve_scope(fn, scope, n)
+  if b is None or (scope is not None and n < s.min_size):
+    return
+  totals = np.bincount(np.asarray(colors), minlength=c)
+  lo, hi = b
+  for g in range(c):
+    share = Fraction(int(totals[g]), n)
+    if isinstance(constraint, Balance) and share < lo[g]:
+      other = int(n - totals[g])
+      _checks.fail(fn, "constraint", "be satisfiable by the whole data set",
+                   f"colour {g} has {int(totals[g])} points against {other} of the "
+                   f"other colour: balance {int(totals[g])}/{other} < "
+                   f"{constraint.b}/{constraint.r}")
+    if share < lo[g]:
+      _checks.fail(fn, "constraint", "be satisfiable by the whole data set",
+                   f"colour {g} makes up {int(totals[g])}/{n} = {float(share):.4g} "
+                   f"of the points, less than its lower bound {fmt(lo[g])}")
+    if share > hi[g]:
+      _checks.fail(fn, "constraint", "be satisfiable by the whole data set",
+                   f"colour {g} makes up {int(totals[g])}/{n} = {float(share):.4g} "
+                   f"of the points, more than its upper bound {fmt(hi[g])}")
