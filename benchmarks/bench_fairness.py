@@ -4,13 +4,17 @@ Times ``fairhc_jax.fairness.check_fairness`` (which computes the colour
 counts of every node and the exact per-node verdicts) on one tree with
 ``n`` leaves under ``B`` random two-colour colourings, warm (compile time
 reported separately), against a vectorised NumPy implementation of the same
-prefix-sum algorithm (the peer) in the same run. Also times
-``color_counts`` alone and the jitted kernel without the Python-side input
-validation.
+prefix-sum algorithm (the peer, B <= 1,000: its int64 buffers grow as
+B * n) in the same run. Also times ``is_fair`` (verdicts only), the jitted
+check without the Python-side validation, and the colour counts with each
+prefix-sum form: ``seq`` (one ``lax.scan`` over the n leaves, the form before
+issue 14 and the one chosen on CPU), ``par`` (``lax.associative_scan``,
+O(log n) depth, the reference form used on GPU/TPU) and ``auto`` (what
+``color_counts`` runs on this backend).
 
 Usage::
 
-    python benchmarks/bench_fairness.py                 # n = 4000, B = 1, 100, 1000
+    python benchmarks/bench_fairness.py                 # n = 4000, B = 1, 100, 1000, 10000
     python benchmarks/bench_fairness.py --n 1000 --batches 1 10 --repeats 3
 
 Goal (issue 2): at most 50 microseconds per colouring at B = 1,000, n = 4,000.
@@ -26,6 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import fairness
+from fairhc_jax.fairness import checks as _chk
+from fairhc_jax.fairness import counts as _counts
 from fairhc_jax.hierarchy import from_parent, leaf_ranges
 
 
@@ -96,7 +102,7 @@ def timeit(fn, repeats):
 def main():
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument("--n", type=int, default=4000)
-  ap.add_argument("--batches", type=int, nargs="+", default=[1, 100, 1000])
+  ap.add_argument("--batches", type=int, nargs="+", default=[1, 100, 1000, 10000])
   ap.add_argument("--repeats", type=int, default=7)
   ap.add_argument("--seed", type=int, default=0)
   args = ap.parse_args()
@@ -110,14 +116,18 @@ def main():
   print("check = public check_fairness (validation + counts + verdicts); kernel = "
         "the jitted part alone; us/col = check / B; times median (min)")
   print("is_fair = public is_fair (verdicts only, no per-node outputs)")
+  print("counts seq / par / auto = colour counts with the sequential scan (old), the "
+        "associative scan (parallel reference) and the backend's choice")
   header = (f"{'B':>6} {'compile s':>10} {'check ms':>18} {'us/col':>8} {'is_fair ms':>18} "
-            f"{'kernel ms':>18} {'counts ms':>18} {'numpy ms':>18} {'numpy/ours':>11}")
+            f"{'us/col':>7} {'kernel ms':>18} {'counts seq ms':>18} {'counts par ms':>18} "
+            f"{'counts auto ms':>18} {'numpy ms':>18} {'numpy/ours':>11}")
   print(header)
   print("-" * len(header))
-  plan = fairness._plan("bench", cons, args.n, 2)
+  plan = fairness.constraints.plan("bench", cons, args.n, 2)
   lo_t, hi_t = jnp.asarray(plan.lo_table), jnp.asarray(plan.hi_table)
   u0, u1 = jnp.uint32(0), jnp.uint32(1)
   ranges = leaf_ranges(h)
+  two = jnp.int32(2)
   for b in args.batches:
     colors = jnp.asarray(rng.integers(0, 2, size=(b, args.n)), jnp.int32)
     colors_np = np.asarray(colors)
@@ -125,29 +135,37 @@ def main():
     res = fairness.check_fairness(h, colors, cons, num_colors=2)
     jax.block_until_ready(res)
     compile_s = time.perf_counter() - t0
-    jax.block_until_ready(fairness.color_counts(h, colors, num_colors=2))
 
     def kernel():
-      return fairness._check_kernel(
-          h.parent, ranges, colors, lo_t, hi_t, u0, u1, num_colors=2,
-          data_shares=False, leaf_rule=False)
+      return _chk._check_batch(h.parent, ranges, colors, lo_t, hi_t, u0, u1, two, None,
+                               num_colors=2, data_shares=False, leaf_rule=False)
 
+    def counts(sequential):
+      return lambda: _counts._counts_batch(h.parent, ranges, colors, num_colors=2,
+                                           sequential=sequential)
+
+    outs = [jax.block_until_ready(counts(s)()) for s in (True, False, None)]
+    assert all(np.array_equal(np.asarray(outs[0]), np.asarray(o)) for o in outs[1:])
     jax.block_until_ready(kernel())
     t_check = timeit(lambda: fairness.check_fairness(h, colors, cons, num_colors=2),
                      args.repeats)
     t_kernel = timeit(kernel, args.repeats)
     jax.block_until_ready(fairness.is_fair(h, colors, cons, num_colors=2))
     t_fair = timeit(lambda: fairness.is_fair(h, colors, cons, num_colors=2), args.repeats)
-    t_counts = timeit(lambda: fairness.color_counts(h, colors, num_colors=2),
-                      args.repeats)
-    parent_np = np.asarray(h.parent)
-    t_np = timeit(lambda: numpy_check(parent_np, colors_np, 3, 4), args.repeats)
-    ok, _ = numpy_check(parent_np, colors_np, 3, 4)
-    assert np.array_equal(ok, np.asarray(res.is_fair)), "verdicts differ from NumPy"
+    t_seq, t_par, t_auto = (timeit(counts(s), args.repeats) for s in (True, False, None))
     f = lambda t: f"{t[0] * 1e3:8.2f} ({t[1] * 1e3:7.2f})"
+    if b <= 1000:
+      parent_np = np.asarray(h.parent)
+      t_np = timeit(lambda: numpy_check(parent_np, colors_np, 3, 4), args.repeats)
+      ok, _ = numpy_check(parent_np, colors_np, 3, 4)
+      assert np.array_equal(ok, np.asarray(res.is_fair)), "verdicts differ from NumPy"
+      np_text, ratio = f(t_np), f"{t_np[0] / t_check[0]:.2f}"
+    else:
+      np_text, ratio = "-", "-"
     print(f"{b:>6} {compile_s:>10.2f} {f(t_check):>18} "
-          f"{t_check[0] / b * 1e6:>8.1f} {f(t_fair):>18} {f(t_kernel):>18} "
-          f"{f(t_counts):>18} {f(t_np):>18} {t_np[0] / t_check[0]:>11.2f}")
+          f"{t_check[0] / b * 1e6:>8.1f} {f(t_fair):>18} {t_fair[0] / b * 1e6:>7.1f} "
+          f"{f(t_kernel):>18} {f(t_seq):>18} {f(t_par):>18} {f(t_auto):>18} "
+          f"{np_text:>18} {ratio:>11}")
 
   # The proportional rule with each colouring's own shares uses the exact
   # 64-bit (two uint32 words) arithmetic path instead of threshold tables.

@@ -206,10 +206,44 @@ def check_colors(
       num_colors = hi + 1
     if lo < 0 or hi >= num_colors:
       bad = lo if lo < 0 else hi
-      fail(fn, arg, f"hold colours in [0, {num_colors})", f"colour {bad}")
+      fail(fn, arg, f"hold colours in [0, {num_colors})",
+           f"colour {bad}" + recode_hint(cn))
   elif num_colors is None:
     fail(fn, "num_colors", "be given when colours are traced", "None")
   return c, int(num_colors)
+
+
+RECODE = "np.unique(groups, return_inverse=True)[1]"
+"""How the messages tell users to recode raw group labels to ``0..c-1``."""
+
+
+def recode_hint(values) -> str:
+  """``"; ..."`` advice to recode when ``values`` look like raw labels, else ``""``.
+
+  Colours are codes ``0..c-1`` (their order is meaningful to the constraints,
+  e.g. ``RepresentationBounds.lower[g]``), so labels are never remapped
+  silently; labels that do not start at 0 (e.g. 1/2 codes) or skip codes get
+  a hint.
+  """
+  v = np.unique(np.asarray(values).reshape(-1))
+  if v.size == 0:
+    return ""
+  if v[0] >= 1 or (v[0] == 0 and v[-1] >= v.size):
+    shown = ", ".join(str(x) for x in v[:6].tolist()) + (", ..." if v.size > 6 else "")
+    return (f" (the values present are {shown}: colours are codes 0..c-1; recode raw "
+            f"group labels with {RECODE})")
+  return ""
+
+
+def check_every_color_present(fn: str, arg: str, colors, num_colors: int):
+  """Raises unless every colour ``0..num_colors-1`` has a point; returns the counts."""
+  cn = np.asarray(colors).reshape(-1)
+  counts = np.bincount(cn, minlength=num_colors)
+  empty = np.flatnonzero(counts == 0)
+  if empty.size:
+    fail(fn, arg, f"give every colour in [0, {num_colors}) at least one point",
+         f"no point of colour {int(empty[0])}" + recode_hint(cn))
+  return counts
 
 
 def check_weights(fn: str, arg: str, weights: Any, n: int):

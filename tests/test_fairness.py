@@ -557,13 +557,13 @@ def test_fairness_probability_exact_small_case():
     status, _ = oracle_status(parent, cols, c, "balance", params)
     if not status.any():
       exact += float(np.prod(probs[np.arange(n), cols]))
-  est = F.fairness_probability(jax.random.key(0), h, probs, F.Balance(*params), 20_000)
+  est = F.fairness_probability(h, probs, F.Balance(*params), key=jax.random.key(0),
+                               num_samples=20_000)
   assert est.num_samples == 20_000
   se = np.sqrt(exact * (1 - exact) / 20_000)
   assert abs(float(est.estimate) - exact) <= 4.5 * se + 1e-9
-  assert float(est.wilson_low) <= exact <= float(est.wilson_high) or \
-      abs(float(est.estimate) - exact) <= 4.5 * se
   assert float(est.stderr) == pytest.approx(se, rel=0.1)
+  # the interval is checked against its closed form in test_fairness_scope.py
 
 
 def test_fairness_probability_deterministic_colours():
@@ -573,7 +573,8 @@ def test_fairness_probability_deterministic_colours():
   probs = np.eye(3)[colors]
   cons = F.Proportional(Fraction(1, 4))
   fair = bool(F.check_fairness(h, colors, cons, num_colors=3).is_fair)
-  est = F.fairness_probability(jax.random.key(1), h, probs, cons, 50, chunk=16)
+  est = F.fairness_probability(h, probs, cons, key=jax.random.key(1), num_samples=50,
+                               chunk=16)
   assert float(est.estimate) == float(fair) and int(est.num_fair) == 50 * fair
 
 
@@ -581,11 +582,16 @@ def test_fairness_probability_deterministic_colours():
 # No recompilation for a second call with the same shapes.
 
 
-def test_second_call_does_not_retrace(monkeypatch):
-  chex.clear_trace_counter()
-  monkeypatch.setattr(F, "_counts_lanes", chex.assert_max_traces(F._counts_lanes, n=3))
+def test_second_call_does_not_retrace():
+  """Each kernel compiles once per n whatever ran before: its cache is cleared
+  first and its size checked after (the old form counted traces of a helper,
+  and passed vacuously when an earlier test had compiled n = 29)."""
+  from fairhc_jax.fairness import checks as _chk, costs as _costs, counts as _counts
+  kernels = (_counts._counts_batch, _chk._check_batch, _costs._hfc_batch)
+  for f in kernels:
+    f.clear_cache()
   rng = np.random.default_rng(50)
-  h = make_tree(29, rng, 2)          # a size no other test uses: the first call traces
+  h = make_tree(29, rng, 2)
   F.color_counts(h, rng.integers(0, 2, 29), 2)
   F.color_counts(h, rng.integers(0, 2, 29), 2)
   F.check_fairness(h, rng.integers(0, 2, 29), F.BoundedRepresentation(0.75))
@@ -595,6 +601,7 @@ def test_second_call_does_not_retrace(monkeypatch):
   F.hierarchical_fairness_cost(h, rng.integers(0, 2, 29), 2)
   # a different tree with the same n reuses the compiled kernels too
   F.check_fairness(make_tree(29, rng, 3), rng.integers(0, 2, 29), F.Balance(1, 2))
+  assert [f._cache_size() for f in kernels] == [1, 1, 1]
 
 
 def test_public_functions_vmap_over_trees_and_colourings():
@@ -666,13 +673,13 @@ def test_input_errors():
     F.fairness_cost(h, cols, 0)
   key = jax.random.key(0)
   with pytest.raises(ValueError, match=r"fairness_probability: probs must have rows summing to 1, got row 1"):
-    F.fairness_probability(key, h, np.array([[0.5, 0.5], [0.5, 0.6], [1, 0]]),
-                           F.Balance(1, 1), 10)
+    F.fairness_probability(h, np.array([[0.5, 0.5], [0.5, 0.6], [1, 0]]),
+                           F.Balance(1, 1), key=key, num_samples=10)
   with pytest.raises(ValueError, match=r"fairness_probability: probs must be float\[n, c\] with n = 3"):
-    F.fairness_probability(key, h, np.ones((2, 2)) / 2, F.Balance(1, 1), 10)
+    F.fairness_probability(h, np.ones((2, 2)) / 2, F.Balance(1, 1), key=key, num_samples=10)
   with pytest.raises(ValueError, match=r"fairness_probability: probs must have 2 columns"):
-    F.fairness_probability(key, h, np.ones((3, 3)) / 3, F.Balance(1, 1), 10)
+    F.fairness_probability(h, np.ones((3, 3)) / 3, F.Balance(1, 1), key=key, num_samples=10)
   with pytest.raises(ValueError, match=r"fairness_probability: probs must hold finite non-negative"):
-    F.fairness_probability(key, h, np.array([[1.5, -0.5]] * 3), F.Balance(1, 1), 10)
+    F.fairness_probability(h, np.array([[1.5, -0.5]] * 3), F.Balance(1, 1), key=key, num_samples=10)
   with pytest.raises(ValueError, match=r"fairness_probability: num_samples must be an integer >= 1"):
-    F.fairness_probability(key, h, np.ones((3, 2)) / 2, F.Balance(1, 1), 0)
+    F.fairness_probability(h, np.ones((3, 2)) / 2, F.Balance(1, 1), key=key, num_samples=0)
