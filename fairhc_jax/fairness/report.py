@@ -59,7 +59,7 @@ def fairness_report(h, colors, constraint: Optional[Constraint] = None, *, scope
   internal = (parent != _hier.UNUSED) & (np.arange(parent.shape[0]) >= n)
   sizes = counts.sum(1)
   bad = np.flatnonzero(violating)
-  totals = counts[int(_hier.root(h))]
+  totals = counts[int(_hier.root(_hier.Hierarchy(parent=h.parent)))]
   q, total = int(checked.sum()), int(internal.sum())
   where = prep.scope.describe()
   checked_text = f"{q} internal nodes" + (f" {where}" if where else "") + " checked"
