@@ -492,3 +492,26 @@ def test_raw_group_codes_get_a_recode_hint():
   assert _checks.check_every_color_present("f", "colors", np.array([0, 2, 1]), 3).tolist() == [1, 1, 1]
   with pytest.raises(ValueError, match=r"got colour 2$"):     # codes 0..2, no gap: no hint
     F.check_fairness(h, np.array([0, 2, 1]), F.BoundedRepresentation(1), num_colors=2)
+
+
+def test_scope_under_x64_and_tiny_trees():
+  rng = np.random.default_rng(50)
+  with jax.enable_x64(True):
+    h = make_tree(13, rng, 3)
+    parent = np.asarray(h.parent)
+    blocks = subtree_blocks(parent, rng, 13)
+    np.testing.assert_array_equal(np.asarray(F.checked_nodes(h, F.ClusterScope(3, blocks))),
+                                  oracle_checked(parent, 3, blocks))
+    colors = rng.integers(0, 2, 13)
+    res = F.check_fairness(h, colors, F.Proportional(Fraction(1, 5)),
+                           scope=F.ClusterScope(3, blocks))
+    status, _ = oracle_status(parent, colors, 2, "proportional", (Fraction(1, 5), None))
+    status[~oracle_checked(parent, 3, blocks)] = 0
+    np.testing.assert_array_equal(np.asarray(res.status), status)
+  one = from_parent(np.array([-1]))
+  assert bool(F.is_fair(one, np.array([0]), F.Balance(1, 1), scope=F.ClusterScope(1, [7])))
+  two = from_parent(np.array([2, 2, -1]))
+  assert not bool(F.is_fair(two, np.array([0, 0]), F.Balance(1, 1), scope=1))
+  assert bool(F.is_fair(two, np.array([0, 0]), F.Balance(1, 1), scope=3))
+  assert not bool(F.is_fair(two, np.array([0, 0]), F.Balance(1, 1),
+                            scope=F.ClusterScope(2, [0, 1])))   # the root is a union
