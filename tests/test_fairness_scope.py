@@ -515,3 +515,24 @@ def test_scope_under_x64_and_tiny_trees():
   assert bool(F.is_fair(two, np.array([0, 0]), F.Balance(1, 1), scope=3))
   assert not bool(F.is_fair(two, np.array([0, 0]), F.Balance(1, 1),
                             scope=F.ClusterScope(2, [0, 1])))   # the root is a union
+
+
+def test_is_fair_kernel_under_jit_and_vmap_matches_oracle():
+  rng = np.random.default_rng(51)
+  n = 21
+  trees = [make_tree(n, rng, 2) for _ in range(3)]
+  colors = jnp.asarray(rng.integers(0, 2, n), jnp.int32)
+  blocks = rng.integers(0, 6, n)
+  for cons in (F.Balance(1, 3), F.Proportional(Fraction(1, 5))):
+    p = F.constraints.plan("t", cons, n, 2)
+    f = jax.jit(jax.vmap(lambda par: F.is_fair_kernel(
+        Hierarchy(parent=par), colors, p, num_colors=2, min_size=4,
+        blocks=jnp.asarray(np.unique(blocks, return_inverse=True)[1], jnp.int32))))
+    got = np.asarray(f(jnp.stack([t.parent for t in trees])))
+    kind, params = (("balance", (1, 3)) if isinstance(cons, F.Balance)
+                    else ("proportional", (Fraction(1, 5), None)))
+    want = []
+    for t in trees:
+      status, _ = oracle_status(np.asarray(t.parent), np.asarray(colors), 2, kind, params)
+      want.append(not status[oracle_checked(t.parent, 4, blocks)].any())
+    assert got.tolist() == want

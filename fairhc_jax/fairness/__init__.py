@@ -33,7 +33,7 @@ from fairhc_jax.fairness.audit import (FairnessProbability, fairness_probability
                                        observed_shares, wilson_interval)
 from fairhc_jax.fairness.balance_stats import BalanceStats, cluster_balance
 from fairhc_jax.fairness.checks import (FairnessCheck, check_fairness, check_feasible,
-                                        is_fair)
+                                        is_fair, is_fair_kernel)
 from fairhc_jax.fairness.constraints import (MAX_DENOMINATOR, Balance,
                                              BoundedRepresentation, Constraint, Plan,
                                              Proportional, Rational,
@@ -54,5 +54,5 @@ __all__ = [
     "cluster_balance", "color_counts", "color_counts_kernel",
     "constraint_num_colors", "describe_constraint", "fairness_cost",
     "fairness_probability", "fairness_report", "hierarchical_fairness_cost",
-    "is_fair", "observed_shares", "wilson_interval",
+    "is_fair", "is_fair_kernel", "observed_shares", "wilson_interval",
 ]

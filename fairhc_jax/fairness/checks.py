@@ -141,6 +141,35 @@ def run_check(prep: Prepared, details: bool):
                       leaf_rule=prep.leaf_rule, details=details)
 
 
+def is_fair_kernel(h, colors, plan_, *, num_colors: int, min_size=2, blocks=None,
+                   leaf_rule: bool = False) -> jax.Array:
+  """Raw verdict for internal callers (no input checks; jit/vmap safe).
+
+  Args:
+    h: a valid :class:`Hierarchy` (only ``h.parent`` is used).
+    colors: ``int32[n]``, one colouring with values in ``[0, num_colors)``.
+    plan_: a :class:`~fairhc_jax.fairness.constraints.Plan`, from
+      ``constraints.plan(fn, constraint, n, num_colors)`` (validated there,
+      outside jit).
+    num_colors: ``c`` (static).
+    min_size: the scope's minimum cluster size (may be traced).
+    blocks: ``None`` or ``int32[n]`` block ids in ``[0, n)``.
+    leaf_rule: also apply the leaf-children rule (static).
+
+  Returns:
+    ``bool[]``: every checked node is fair.
+  """
+  parent = h.parent
+  ranges = _counts.tree_ranges(h)
+  tree, lo_node, hi_node, mixed, checked = check_setup(
+      parent, ranges, jnp.asarray(plan_.lo_table), jnp.asarray(plan_.hi_table),
+      jnp.asarray(min_size, jnp.int32), blocks, leaf_rule)
+  cols = jnp.asarray(colors, jnp.int32)[None]
+  return check_chunk(tree, cols, lo_node, hi_node, mixed, checked,
+                     jnp.uint32(plan_.num), jnp.uint32(plan_.den), num_colors=num_colors,
+                     data_shares=plan_.data_shares)[0][0]
+
+
 _SHARED_ARGS = """
   Args:
     h: a hierarchy over ``n`` leaves, or a fair pipeline's result (anything
