@@ -376,7 +376,7 @@ def oracle_cut(parent, raw, n, k):
 
 def check_scipy_usable(h, p, n, distinct):
   """The default Z works with SciPy's cut_tree, fcluster and cophenet."""
-  from fairhc_jax.cut import cut
+  from fairhc_jax.flat import cut
   Z = to_linkage(h)
   assert sch.is_valid_linkage(Z, throw=True)
   assert sch.is_monotonic(Z)

@@ -1,5 +1,8 @@
 """Flat clusterings from a hierarchy: ``cut(h, k)`` and its group table.
 
+(The module is ``flat``, not ``cut``, so that the package-level function
+``fairhc_jax.cut`` does not shadow it.)
+
 ``cut(h, k)`` undoes the last ``k - 1`` merges of the tree, in the row order
 of :func:`fairhc_jax.to_linkage` (merges sorted by height, children before
 parents), and labels the ``k`` clusters left. So it is the cut SciPy's
