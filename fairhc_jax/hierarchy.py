@@ -485,6 +485,23 @@ def is_valid_hierarchy(h: Hierarchy, *, throw: bool = False,
   return True
 
 
+def _childless_leaf_count(p: np.ndarray) -> Optional[int]:
+  """``n`` = the number of used nodes without children, when they are ``0..n-1``.
+
+  ``None`` when the childless nodes are not exactly ``0..n-1`` or the length
+  does not fit ``n <= L <= 2n - 1`` (the caller then reports the problem).
+  """
+  length = p.shape[0]
+  has_child = np.zeros(length, bool)
+  ok = (p >= 0) & (p < length)
+  has_child[p[ok]] = True
+  childless = np.flatnonzero((p != UNUSED) & ~has_child)
+  n = len(childless)
+  if n == 0 or not (n <= length <= 2 * n - 1) or childless[-1] != n - 1:
+    return None
+  return n
+
+
 def from_parent(parent, *, num_leaves: Optional[int] = None,
                 height=None, allow_unary: bool = False) -> Hierarchy:
   """Builds a ``Hierarchy`` from any valid parent array over leaves ``0..n-1``.
@@ -493,8 +510,10 @@ def from_parent(parent, *, num_leaves: Optional[int] = None,
     parent: ``int[L]`` with ``parent[i]`` the parent of node ``i``, ``-1`` at
       the root (``-2`` marks free slots). Leaves are ``0..n-1``; internal
       nodes may be numbered in any order.
-    num_leaves: ``n``; inferred from ``L = 2n - 1`` when omitted. Shorter
-      arrays (non-binary trees with fewer internal nodes) are padded.
+    num_leaves: ``n``; when omitted, the number of nodes without children
+      (which must be ``0..n-1``), so a non-binary tree needs only its used
+      slots (``n <= L <= 2n - 1``); arrays shorter than ``2n - 1`` are
+      padded with free slots.
     height: optional ``float[L]`` merge heights.
     allow_unary: accept internal nodes with a single child.
 
@@ -513,10 +532,12 @@ def from_parent(parent, *, num_leaves: Optional[int] = None,
   p = p.astype(np.int64)
   length = p.shape[0]
   if num_leaves is None:
-    if length % 2 != 1:
-      _checks.fail(fn, "parent", "have odd length 2n - 1 (or pass num_leaves)",
-                   f"length {length}")
-    n = (length + 1) // 2
+    n = _childless_leaf_count(p)
+    if n is None:  # not a tree over leaves 0..n-1: validate as if binary
+      if length % 2 != 1:
+        _checks.fail(fn, "parent", "have odd length 2n - 1 (or pass num_leaves)",
+                     f"length {length}")
+      n = (length + 1) // 2
   else:
     n = _checks.check_positive_int(fn, "num_leaves", num_leaves)
     if not n <= length <= 2 * n - 1:

@@ -208,12 +208,6 @@ HEIGHTS = ("monotone", "raw")
 """Valid values of ``to_linkage``'s ``heights``."""
 
 
-def _checked_parent(fn: str, h: Any) -> np.ndarray:
-  """The validated parent array of ``h`` as int64 (or raises)."""
-  check_hierarchy(fn, h, allow_traced=False)
-  return np.asarray(h.parent).astype(np.int64)
-
-
 def _float_steps(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
   """``values`` moved by ``steps`` representable float64 numbers (``values >= 0``).
 
@@ -233,7 +227,8 @@ def _merge_rows(h: Hierarchy, fn: str, heights: str):
     ``k`` children owns ``k - 1`` rows, the last one forming it).
   """
   _checks.check_choice(fn, "heights", heights, HEIGHTS)
-  parent = _checked_parent(fn, h)
+  check_hierarchy(fn, h, allow_traced=False)
+  parent = np.asarray(h.parent).astype(np.int64)
   m = parent.shape[0]
   n = (m + 1) // 2
   if n == 1:
@@ -412,5 +407,5 @@ def leaves_list(h: Hierarchy) -> np.ndarray:
   Equals ``scipy.cluster.hierarchy.leaves_list(to_linkage(h))`` and
   ``leaf_ranges(h).order`` (DFS, children by index).
   """
-  _checked_parent("leaves_list", h)
+  check_hierarchy("leaves_list", h, allow_traced=False)
   return np.asarray(jax.device_get(leaf_ranges(h).order)).astype(np.int64)

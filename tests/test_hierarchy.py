@@ -442,19 +442,30 @@ def test_from_parent_errors(args, kwargs, exc, msg):
 
 
 def test_from_parent_every_labelling_n3():
-  """Brute force: any valid tree in any labelling is accepted, else rejected."""
-  n, m = 3, 5
-  accepted = 0
+  """Brute force: any valid tree in any labelling is accepted, else rejected.
+
+  Without num_leaves, n is the number of used childless nodes when those are
+  0..n-1 and the length fits n <= 5 <= 2n - 1 (non-binary trees such as a
+  star over 4 leaves), else 3 (a binary tree's 2n - 1 = 5).
+  """
+  m = 5
+  accepted = non_binary = 0
   for tup in itertools.product(range(-2, m), repeat=m):
     parent = list(tup)
-    if o_valid(parent, n, index_order=False):
+    childless = [u for u in range(m) if parent[u] != UNUSED and u not in parent]
+    k = len(childless)
+    n = k if (k and childless == list(range(k)) and k <= m <= 2 * k - 1) else 3
+    if o_valid(parent + [UNUSED] * (2 * n - 1 - m), n, index_order=False):
       h = from_parent(np.array(parent))
-      check_same_tree(np.asarray(h.parent), None, parent, None, n)
+      assert h.num_leaves == n
+      check_same_tree(np.asarray(h.parent), None, parent + [UNUSED] * (2 * n - 1 - m),
+                      None, n)
       accepted += 1
+      non_binary += n != 3
     else:
       with pytest.raises(ValueError, match="from_parent: parent must describe a valid"):
         from_parent(np.array(parent))
-  assert accepted > 5
+  assert accepted > 5 and non_binary > 0
 
 
 # ---------------------------------------------------------------------------
@@ -602,3 +613,21 @@ def test_postorder_compact_int64_parent_under_x64_no_warning():
       warnings.simplefilter("error")
       out = postorder_compact(h)
     np.testing.assert_array_equal(out.parent, [4, 4, 5, 5, 5, -1, -2])
+
+
+def test_from_parent_infers_n_from_childless_nodes():
+  # Issue 10 item 7: a non-binary tree of odd length, without num_leaves.
+  star = from_parent(np.array([4, 4, 4, 4, -1]))  # 4 leaves under one root
+  assert star.num_leaves == 4
+  np.testing.assert_array_equal(np.asarray(star.parent), [4, 4, 4, 4, -1, -2, -2])
+  # Even length: 4 leaves, two internal nodes (root with three children).
+  h = from_parent(np.array([4, 4, 5, 5, 5, -1]))
+  assert h.num_leaves == 4
+  assert is_valid_hierarchy(h)
+  np.testing.assert_array_equal(np.asarray(h.parent), [4, 4, 5, 5, 5, -1, -2])
+  # A binary array still reads as binary.
+  b = from_parent(np.array([3, 3, 4, 4, -1]))
+  assert b.num_leaves == 3
+  # Childless nodes that are not 0..n-1: reported as before.
+  with pytest.raises(ValueError, match="from_parent: parent must"):
+    from_parent(np.array([-1, 0, 0]))
