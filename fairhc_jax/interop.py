@@ -38,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import _checks
-from fairhc_jax.hierarchy import Hierarchy, UNUSED, check_hierarchy, leaf_ranges, validate
+from fairhc_jax.hierarchy import Hierarchy, UNUSED, check_hierarchy, leaf_ranges
 
 
 # ---------------------------------------------------------------------------
@@ -206,16 +206,6 @@ def from_linkage(Z) -> Hierarchy:
 
 HEIGHTS = ("monotone", "raw")
 """Valid values of ``to_linkage``'s ``heights``."""
-
-
-def _float_steps(values: np.ndarray, steps: np.ndarray) -> np.ndarray:
-  """``values`` moved by ``steps`` representable float64 numbers (``values >= 0``).
-
-  Non-negative float64 numbers are ordered like their bit patterns read as
-  int64, so adding ``k`` to the bits gives the ``k``-th next float.
-  """
-  bits = (values + 0.0).astype(np.float64).view(np.int64)  # + 0.0: no -0.0
-  return (bits + steps).view(np.float64)
 
 
 def _merge_rows(h: Hierarchy, fn: str, heights: str):
