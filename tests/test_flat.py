@@ -146,3 +146,26 @@ def test_cut_one_point_and_errors():
     fh.cut(h, 2, color_names=["a"])
   with pytest.raises(TypeError, match=r"cut: h must be a Hierarchy"):
     fh.cut(np.array([2, 2, -1]), 1)
+
+
+def test_truncated_dendrogram_shows_the_cut():
+  # The truncated dendrogram's p leaves are the p clusters of cut(h, p), on a
+  # tree with non-monotone heights and on one without heights. (SciPy's
+  # cut_tree on raw non-monotone heights collapses to one cluster: tested in
+  # test_interop.)
+  rng = np.random.default_rng(3)
+  n = 80
+  parent, raw, active = [-1] * n, [0.0] * n, list(range(n))
+  while len(active) > 1:
+    a, b = rng.choice(len(active), 2, replace=False)
+    parent.append(-1)
+    parent[active[a]] = parent[active[b]] = len(parent) - 1
+    raw.append(float(rng.uniform(0, 10)))
+    active = [x for i, x in enumerate(active) if i not in (a, b)] + [len(parent) - 1]
+  for h in (from_parent(np.array(parent), height=np.array(raw)),
+            from_parent(np.array(parent))):
+    Z = fh.to_linkage(h)
+    for p in (3, 5, 8):
+      d = sch.dendrogram(Z, truncate_mode="lastp", p=p, no_plot=True)
+      shown = sorted(int(s.strip("()")) if s.startswith("(") else 1 for s in d["ivl"])
+      assert shown == sorted(fh.cut(h, p).sizes.tolist())
