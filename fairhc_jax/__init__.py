@@ -69,6 +69,7 @@ from fairhc_jax.hierarchy import (
     root,
     validate,
 )
+from fairhc_jax.flat import Cut, cut
 from fairhc_jax.interop import from_linkage, leaves_list, to_linkage
 from fairhc_jax.agglomerative import linkage, linkage_from_points
 from fairhc_jax.operators import (
@@ -94,10 +95,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "NO_PARENT", "UNUSED", "Balance", "BalanceStats", "BoundedRepresentation",
-    "Children", "ClusterScope", "FairnessCheck", "FairnessProbability", "Hierarchy",
+    "Children", "ClusterScope", "Cut", "FairnessCheck", "FairnessProbability", "Hierarchy",
     "LeafRanges", "Proportional", "RepresentationBounds", "check_fairness",
     "check_feasible", "children", "children_table", "cluster_balance",
-    "cohen_addad_value", "color_counts", "dasgupta_cost", "datasets", "depth",
+    "cohen_addad_value", "color_counts", "cut", "dasgupta_cost", "datasets", "depth",
     "fairness_cost", "fairness_probability", "fairness_report", "from_linkage",
     "from_parent", "hierarchical_fairness_cost", "is_fair",
     "is_valid_hierarchy", "leaf_counts", "leaf_ranges", "leaves_list",

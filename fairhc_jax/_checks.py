@@ -310,11 +310,16 @@ def as_fraction(fn: str, arg: str, x, *, max_denominator: int = 10**6) -> Fracti
 
 def check_key(fn: str, key, arg: str = "key"):
   """A single PRNG key: a typed key (``jax.random.key``) or a raw ``uint32[2]``."""
-  if isinstance(key, (int, np.integer)) or not hasattr(key, "dtype"):
-    fail(fn, arg, "be a JAX PRNG key, e.g. jax.random.key(0)", repr(key), TypeError)
+  how = "be a JAX PRNG key (make one from a seed with jax.random.key(seed))"
+  if isinstance(key, (bool, int, np.integer)):
+    fail(fn, arg, how, f"the integer {int(key)}: pass jax.random.key({int(key)})",
+         TypeError)
+  if not hasattr(key, "dtype"):
+    fail(fn, arg, how, repr(key), TypeError)
   if jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
     if key.shape != ():
-      fail(fn, arg, "be a single PRNG key", f"a key array of shape {tuple(key.shape)}")
+      fail(fn, arg, "be a single PRNG key (one of the keys of jax.random.split)",
+           f"a key array of shape {tuple(key.shape)}")
   elif not (key.dtype == np.uint32 and tuple(key.shape) == (2,)):
-    fail(fn, arg, "be a JAX PRNG key, e.g. jax.random.key(0)", describe(key), TypeError)
+    fail(fn, arg, how, describe(key), TypeError)
   return key

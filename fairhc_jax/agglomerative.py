@@ -203,7 +203,7 @@ def init_state(dist: jax.Array, weights: Optional[jax.Array] = None,
   )
 
 
-def merge(state: LinkageState, a, b, method: str):
+def merge(state: LinkageState, a, b, method: str, d_ab=None):
   """Merges the clusters in slots ``a`` and ``b`` (``a != b``, both alive).
 
   Applies the Lance-Williams update to row and column ``i = min(a, b)``
@@ -215,6 +215,12 @@ def merge(state: LinkageState, a, b, method: str):
     a: ``int32[]`` slot.
     b: ``int32[]`` slot.
     method: one of :data:`METHODS` (static).
+    d_ab: optional ``float[]``, the current ``dist[a, b]`` when the caller
+      already holds it (the fast kernel's exact cached row minimum; for
+      ``"ward"`` the squared distance). Then every read of the matrix in
+      the step feeds the in-place writes, so XLA updates the matrix in place
+      on any backend without copying it (checked by a test on the compiled
+      loop); otherwise it is read from the matrix.
 
   Returns:
     ``(new_state, row)``: ``row`` is ``float[n]``, the new distances from
@@ -227,11 +233,7 @@ def merge(state: LinkageState, a, b, method: str):
   j = jnp.maximum(a, b).astype(jnp.int32)
   row_i = jax.lax.dynamic_index_in_dim(dist, i, 0, keepdims=False)
   row_j = jax.lax.dynamic_index_in_dim(dist, j, 0, keepdims=False)
-  # Own buffers for the two rows: without them XLA copies the whole matrix
-  # (twice per step) to order these reads before the in-place writes below.
-  row_i = row_i.at[0].set(row_i[0])
-  row_j = row_j.at[0].set(row_j[0])
-  d_ij = row_i[j]
+  d_ij = row_i[j] if d_ab is None else jnp.asarray(d_ab, dist.dtype)
   n_i = state.size[i]
   n_j = state.size[j]
   idx = jnp.arange(n, dtype=jnp.int32)
@@ -273,7 +275,6 @@ def closest_pair(state: LinkageState):
   reference rule of :func:`agglomerate`. Ties: smallest ``a``, then ``b``.
   """
   dist = state.dist
-  n = dist.shape[0]
   masked = jnp.where(state.alive[:, None] & state.alive[None, :], dist,
                      jnp.asarray(jnp.inf, dist.dtype))
   row_min = jnp.min(masked, axis=1)
@@ -298,6 +299,12 @@ def agglomerate(state: LinkageState,
 
   Stopping early (``num_merges < n - 1``) leaves several roots
   (``parent == NO_PARENT``) in ``state.parent``: the active clusters.
+
+  The closest-pair rule reads the whole matrix every step, and XLA may copy
+  the matrix every step here (it fuses the row reads into both in-place
+  writes); the cost per step stays O(n^2). A rule that knows ``d(a, b)``
+  can run its own loop over ``merge(..., d_ab=...)``, which the fast kernel
+  does without any copy.
 
   Args:
     state: from :func:`init_state`.
@@ -332,8 +339,6 @@ _MIN_CAPACITY = 1024  # no compaction below this many slots
 def _scan_row(dist, alive, k):
   """``(min, first index)`` of row ``k`` over the active slots."""
   row = jax.lax.dynamic_index_in_dim(dist, k, 0, keepdims=False)
-  # Own buffer for the row (else XLA copies the matrix every step).
-  row = row.at[0].set(row[0])
   return _first_min(jnp.where(alive, row, jnp.asarray(jnp.inf, dist.dtype)))
 
 
@@ -363,7 +368,7 @@ def _merge_phase(state, mind, nn, stale, num_steps: int, method: str):
     b = nn[a]
     i = jnp.minimum(a, b)
     j = jnp.maximum(a, b)
-    st, new = merge(st, a, b, method)
+    st, new = merge(st, a, b, method, d_ab=mind[a])
     m_i, nn_i = _first_min(new)
     # Reducibility: d(k, i+j) >= min(d(k, i), d(k, j)) >= mind[k], so every
     # bound stays valid. For an exact row, a new value equal to its minimum
@@ -407,6 +412,9 @@ def _mst_single_linkage(dist: jax.Array):
   """
   n = dist.shape[0]
   dtype = dist.dtype
+  if n == 1:  # no edges (the loops below would index empty edge arrays)
+    return Hierarchy(parent=jnp.full(1, NO_PARENT, jnp.int32),
+                     height=jnp.zeros(1, dtype))
   inf = jnp.asarray(jnp.inf, dtype)
   idx = jnp.arange(n, dtype=jnp.int32)
   in_tree = idx == 0
@@ -523,13 +531,6 @@ def linkage_kernel(dist: jax.Array, *, method: str = "average",
   return _linkage_kernel(dist, size, method=method)[0]
 
 
-@functools.partial(jax.jit, static_argnames=("method",))
-def _closest_pair_linkage(dist, size, method):
-  """Reference path: :func:`agglomerate` with :func:`closest_pair` (O(n^3))."""
-  return to_hierarchy(agglomerate(init_state(dist, size, method),
-                                  closest_pair, method))
-
-
 # ---------------------------------------------------------------------------
 # Public entry points.
 
@@ -561,7 +562,7 @@ def _check_ward_euclidean(fn: str, d: jax.Array) -> None:
                  f"negative eigenvalue {ev[0]:.6g}")
 
 
-def linkage(D, method: str = "average", weights=None, *,
+def linkage(D, method: str = "average", *, weights=None,
             overwrite: bool = False) -> Hierarchy:
   """Agglomerative clustering of a distance matrix.
 
@@ -573,7 +574,7 @@ def linkage(D, method: str = "average", weights=None, *,
     method: ``"average"`` (default), ``"single"``, ``"complete"``,
       ``"weighted"`` or ``"ward"`` (see the module docstring).
     weights: optional ``int[n]`` positive integer vertex weights (initial
-      cluster sizes; used by ``"average"`` and ``"ward"``).
+      cluster sizes; used by ``"average"`` and ``"ward"``). Keyword-only.
     overwrite: donate ``D``'s buffer to the kernel (a JAX array of the
       working dtype only): saves one ``n x n`` copy; ``D`` is unusable after.
 
@@ -600,7 +601,7 @@ def linkage(D, method: str = "average", weights=None, *,
   return kernel(d, size, method=method)[0]
 
 
-def linkage_from_points(X, method: str = "average", weights=None, *,
+def linkage_from_points(X, method: str = "average", *, weights=None,
                         block_size: Optional[int] = None) -> Hierarchy:
   """Agglomerative clustering of points under Euclidean distance.
 
@@ -612,7 +613,8 @@ def linkage_from_points(X, method: str = "average", weights=None, *,
   Args:
     X: ``float[n, d]`` points (finite).
     method: see :func:`linkage`; ``"ward"`` is Ward's criterion on these points.
-    weights: optional ``int[n]`` positive integer vertex weights.
+    weights: optional ``int[n]`` positive integer vertex weights
+      (keyword-only).
     block_size: rows per block of the distance computation.
 
   Returns:

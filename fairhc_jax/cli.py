@@ -11,6 +11,7 @@ Integer seeds live here, at the edge; the library takes explicit keys.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from typing import Optional, Sequence
@@ -105,10 +106,36 @@ def _demo(args) -> int:
   return 0
 
 
+class UserError(Exception):
+  """A problem with the command line or the data the user pointed at (exit code 2)."""
+
+
+def _load(args):
+  """The data set named on the command line, with the CLI's advice when it is missing."""
+  from fairhc_jax import datasets
+  try:
+    return datasets.load(args.data, args.color, data_dir=args.data_dir)
+  except OSError as e:
+    # FileNotFoundError (not in the folder or cache, or never downloaded) and
+    # failed downloads (offline) are OSErrors. (A checksum mismatch is a
+    # ValueError whose message already says what to do.)
+    name = {"census": "adult.data", "bank": "bank-full.csv",
+            "credit_card": "UCI_Credit_Card.csv"}[args.data]
+    hint = (f"put {name} in a folder and pass --data-dir FOLDER (or set "
+            f"{datasets.DATA_DIR_ENV}=FOLDER)")
+    if args.data != "credit_card":
+      hint += (f"; without --data-dir the file is downloaded from the UCI repository "
+               f"into {datasets.default_cache_dir()} and checked against its SHA-256, "
+               "which needs a network connection")
+    raise UserError(f"{e}\nfairhc: how to fix: {hint}") from e
+
+
 def _fairlets(args) -> int:
   from fairhc_jax import datasets
-  loader = {"census": datasets.load_census, "bank": datasets.load_bank}[args.data]
-  data = loader(color=args.color, data_dir=args.data_dir)
+  data = _load(args)
+  if args.n > len(data.colors):
+    raise UserError(f"--n must be at most the {len(data.colors)} rows of {data.name}, "
+                    f"got {args.n}")
   idx = datasets.proportional_subsample(jax.random.key(args.seed), data.colors, args.n)
   X, colors = data.features[idx], data.colors[idx]
   counts = np.bincount(colors, minlength=data.num_colors)
@@ -118,25 +145,58 @@ def _fairlets(args) -> int:
   return 0
 
 
+def _positive_int(text: str) -> int:
+  try:
+    v = int(text)
+  except ValueError:
+    raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+  if v < 2:
+    raise argparse.ArgumentTypeError(f"expected an integer >= 2, got {v}")
+  return v
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+  """Runs the command; user errors print one message to stderr and return 2.
+
+  Set ``FAIRHC_DEBUG=1`` to see the Python traceback of such errors.
+  """
+  try:
+    return _main(argv)
+  except (UserError, ValueError, TypeError, OSError) as e:
+    if os.environ.get("FAIRHC_DEBUG"):
+      raise
+    print(f"fairhc: error: {e}", file=sys.stderr)
+    return 2
+  except KeyboardInterrupt:
+    print("fairhc: interrupted", file=sys.stderr)
+    return 130
+
+
+def _main(argv: Optional[Sequence[str]] = None) -> int:
   parser = argparse.ArgumentParser(
-      prog="fairhc", description="Fair hierarchical clustering with JAX.")
+      prog="fairhc", description="Fair hierarchical clustering with JAX.",
+      epilog="Real data: fairhc fairlets --data census (downloads adult.data from "
+             "the UCI repository on first use, with its SHA-256 checked; or give "
+             "--data-dir FOLDER / FAIRHC_DATA_DIR).")
   sub = parser.add_subparsers(dest="command")
   demo = sub.add_parser("demo", help="average linkage vs the fair tree on synthetic blobs")
-  demo.add_argument("--n", type=int, default=1200, help="number of points (default 1200)")
+  demo.add_argument("--n", type=_positive_int, default=1200,
+                    help="number of points (default 1200)")
   demo.add_argument("--seed", type=int, default=0)
   demo.add_argument("--balance", type=_parse_ratio, default=(1, 3),
                     help="target balance b:r (default 1:3)")
   demo.set_defaults(run=_demo)
   fl = sub.add_parser("fairlets", help="the fair pipeline on a UCI data set sample")
-  fl.add_argument("--data", choices=("census", "bank"), default="census")
-  fl.add_argument("--color", default="gender",
-                  help="census: gender|race; bank: marital|age")
-  fl.add_argument("--n", type=int, default=1600)
+  fl.add_argument("--data", choices=("census", "bank", "credit_card"), default="census")
+  fl.add_argument("--color", default=None,
+                  help="census: gender|race; bank: marital|age; credit_card: "
+                       "sex|education|marriage (default: the first)")
+  fl.add_argument("--n", type=_positive_int, default=1600)
   fl.add_argument("--balance", type=_parse_ratio, default=(1, 3))
   fl.add_argument("--seed", type=int, default=0)
   fl.add_argument("--data-dir", default=None,
-                  help="folder with the UCI files (default: download to the cache)")
+                  help="folder with the UCI files (default: $FAIRHC_DATA_DIR, else "
+                       "download into the cache with a checksum)")
   fl.set_defaults(run=_fairlets)
   args = parser.parse_args(argv)
   if args.command is None:

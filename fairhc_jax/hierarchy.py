@@ -110,10 +110,14 @@ def _num_rounds(length: int) -> int:
   return max(1, math.ceil(math.log2(max(length, 2))))
 
 
+# Every view is a thin function of ``h`` that passes ``h.parent`` to a jitted
+# kernel of the parent array alone: the pytree of a ``Hierarchy`` changes with
+# ``height`` present or ``None``, and jitting on ``h`` would compile each view
+# twice for the same tree with and without heights.
+
+
 @jax.jit
-def children(h: Hierarchy) -> Children:
-  """Children lists of every node. O(m log m) (one sort)."""
-  parent = h.parent
+def _children(parent: jax.Array) -> Children:
   m = parent.shape[-1]
   idx = jnp.arange(m, dtype=jnp.int32)
   has_parent = parent >= 0
@@ -131,14 +135,13 @@ def children(h: Hierarchy) -> Children:
   return Children(first=first, next_sibling=next_sibling, count=count)
 
 
-@functools.partial(jax.jit, static_argnames="max_children")
-def children_table(h: Hierarchy, max_children: int = 2) -> jax.Array:
-  """Dense children table ``int32[m, max_children]``, padded with -1.
+def children(h: Hierarchy) -> Children:
+  """Children lists of every node. O(m log m) (one sort). Jitted on ``h.parent``."""
+  return _children(h.parent)
 
-  Children beyond ``max_children`` are dropped (use ``max(num_children(h))``
-  for non-binary trees).
-  """
-  parent = h.parent
+
+@functools.partial(jax.jit, static_argnames="max_children")
+def _children_table(parent: jax.Array, max_children: int) -> jax.Array:
   m = parent.shape[-1]
   has_parent = parent >= 0
   bucket = jnp.where(has_parent, parent, m)
@@ -155,21 +158,29 @@ def children_table(h: Hierarchy, max_children: int = 2) -> jax.Array:
   return table[:m]
 
 
+def children_table(h: Hierarchy, max_children: int = 2) -> jax.Array:
+  """Dense children table ``int32[m, max_children]``, padded with -1.
+
+  Children beyond ``max_children`` (static) are dropped (use
+  ``max(num_children(h))`` for non-binary trees).
+  """
+  return _children_table(h.parent, max_children=max_children)
+
+
 @jax.jit
-def num_children(h: Hierarchy) -> jax.Array:
-  """``int32[m]``, the number of children of each node."""
-  m = h.parent.shape[-1]
-  bucket = jnp.where(h.parent >= 0, h.parent, m)
+def _num_children(parent: jax.Array) -> jax.Array:
+  m = parent.shape[-1]
+  bucket = jnp.where(parent >= 0, parent, m)
   return jnp.zeros(m + 1, jnp.int32).at[bucket].add(1)[:m]
 
 
-@jax.jit
-def depth(h: Hierarchy) -> jax.Array:
-  """``int32[m]``: edges from each node to the root (root 0, unused -1).
+def num_children(h: Hierarchy) -> jax.Array:
+  """``int32[m]``, the number of children of each node."""
+  return _num_children(h.parent)
 
-  Pointer jumping: O(m log m) work, O(log m) sequential rounds.
-  """
-  parent = h.parent
+
+@jax.jit
+def _depth(parent: jax.Array) -> jax.Array:
   m = parent.shape[-1]
   idx = jnp.arange(m, dtype=jnp.int32)
   has_parent = parent >= 0
@@ -187,32 +198,37 @@ def depth(h: Hierarchy) -> jax.Array:
   return jnp.where(parent == UNUSED, -1, dist)
 
 
-@jax.jit
-def root(h: Hierarchy) -> jax.Array:
-  """The index of the root (int32 scalar)."""
-  # A masked sum, not argmax: argmax is slow on XLA:CPU (PERFORMANCE-NOTES).
-  idx = jnp.arange(h.parent.shape[-1], dtype=jnp.int32)
-  return jnp.sum(jnp.where(h.parent == NO_PARENT, idx, 0)).astype(jnp.int32)
+def depth(h: Hierarchy) -> jax.Array:
+  """``int32[m]``: edges from each node to the root (root 0, unused -1).
 
-
-@jax.jit
-def euler_positions(h: Hierarchy):
-  """Positions of each node's enter and exit events in the Euler tour.
-
-  The tour enters the root, visits the children in index order
-  recursively, and exits. Computed by list ranking (pointer jumping):
-  O(m log m) work, O(log m) rounds, no sequential loop over nodes.
-
-  Returns:
-    ``(enter int32[m], exit int32[m])``, positions in ``[0, 2 * used)``;
-    unused slots get ``-1``.
+  Pointer jumping: O(m log m) work, O(log m) sequential rounds.
   """
-  parent = h.parent
+  return _depth(h.parent)
+
+
+@jax.jit
+def _root(parent: jax.Array) -> jax.Array:
+  # A masked sum, not argmax: argmax is slow on XLA:CPU (PERFORMANCE-NOTES).
+  idx = jnp.arange(parent.shape[-1], dtype=jnp.int32)
+  return jnp.sum(jnp.where(parent == NO_PARENT, idx, 0)).astype(jnp.int32)
+
+
+def root(h: Hierarchy) -> jax.Array:
+  """The index of the root (int32 scalar).
+
+  The library's one way to find the root inside kernels (a masked sum over
+  ``parent == NO_PARENT``; ``argmax`` is slow on XLA:CPU).
+  """
+  return _root(h.parent)
+
+
+@jax.jit
+def _euler_positions(parent: jax.Array):
   m = parent.shape[-1]
   idx = jnp.arange(m, dtype=jnp.int32)
   used = parent != UNUSED
   has_parent = parent >= 0
-  ch = children(h)
+  ch = _children(parent)
   end = 2 * m
   succ_enter = jnp.where(ch.first >= 0, ch.first, m + idx)
   succ_exit = jnp.where(ch.next_sibling >= 0, ch.next_sibling,
@@ -234,17 +250,26 @@ def euler_positions(h: Hierarchy):
   return enter, exit_
 
 
-@jax.jit
-def leaf_ranges(h: Hierarchy) -> LeafRanges:
-  """DFS leaf order and each node's leaves as ``order[start:stop]``.
+def euler_positions(h: Hierarchy):
+  """Positions of each node's enter and exit events in the Euler tour.
 
-  With leaves in this order, per-node sums of per-leaf quantities become
-  prefix-sum differences: ``counts[u] = C[stop[u]] - C[start[u]]``.
+  The tour enters the root, visits the children in index order
+  recursively, and exits. Computed by list ranking (pointer jumping):
+  O(m log m) work, O(log m) rounds, no sequential loop over nodes.
+
+  Returns:
+    ``(enter int32[m], exit int32[m])``, positions in ``[0, 2 * used)``;
+    unused slots get ``-1``.
   """
-  m = h.parent.shape[-1]
+  return _euler_positions(h.parent)
+
+
+@jax.jit
+def _leaf_ranges(parent: jax.Array) -> LeafRanges:
+  m = parent.shape[-1]
   n = (m + 1) // 2
-  enter, exit_ = euler_positions(h)
-  used = h.parent != UNUSED
+  enter, exit_ = _euler_positions(parent)
+  used = parent != UNUSED
   # Number of leaf-enter events strictly before each tour position.
   is_leaf_event = jnp.zeros(2 * m + 1, jnp.int32).at[enter[:n]].set(1)
   before = jnp.cumsum(is_leaf_event) - is_leaf_event
@@ -257,29 +282,35 @@ def leaf_ranges(h: Hierarchy) -> LeafRanges:
                     stop=stop.astype(jnp.int32))
 
 
+def leaf_ranges(h: Hierarchy) -> LeafRanges:
+  """DFS leaf order and each node's leaves as ``order[start:stop]``.
+
+  With leaves in this order, per-node sums of per-leaf quantities become
+  prefix-sum differences: ``counts[u] = C[stop[u]] - C[start[u]]``.
+  """
+  return _leaf_ranges(h.parent)
+
+
 @jax.jit
-def leaf_counts(h: Hierarchy) -> jax.Array:
-  """``int32[m]``, the number of leaves under each node (0 for unused slots)."""
-  r = leaf_ranges(h)
+def _leaf_counts(parent: jax.Array) -> jax.Array:
+  r = _leaf_ranges(parent)
   return r.stop - r.start
 
 
-@jax.jit
-def postorder_compact(h: Hierarchy) -> Hierarchy:
-  """Relabels internal nodes into ``n..n+q-1`` in post-order.
+def leaf_counts(h: Hierarchy) -> jax.Array:
+  """``int32[m]``, the number of leaves under each node (0 for unused slots)."""
+  return _leaf_counts(h.parent)
 
-  Used nodes keep their parent-child relations; free slots move to the end.
-  Post-order guarantees the child-before-parent invariant, so this repairs
-  the output of operators that create parents with small indices. Leaves
-  keep their labels. Heights move with their nodes.
-  """
-  parent = h.parent
+
+@jax.jit
+def _postorder_labels(parent: jax.Array):
+  """``(new parent int32[m], target int32[m])``: slot ``target[u]`` receives node ``u``."""
   m = parent.shape[-1]
   n = (m + 1) // 2
   idx = jnp.arange(m, dtype=jnp.int32)
   used = parent != UNUSED
   internal = used & (idx >= n)
-  _, exit_ = euler_positions(h)
+  _, exit_ = _euler_positions(parent)
   key = jnp.where(internal, exit_, 4 * m + idx)
   order = jnp.argsort(key).astype(jnp.int32)  # used internal nodes first
   new_label = jnp.zeros(m, jnp.int32).at[order].set(idx)
@@ -290,10 +321,29 @@ def postorder_compact(h: Hierarchy) -> Hierarchy:
   target = jnp.where(used, new_label, m)
   new_parent = jnp.full(m + 1, UNUSED, jnp.int32).at[target].set(
       new_parent_of)[:m]
+  return new_parent, target
+
+
+@jax.jit
+def _move_heights(height: jax.Array, parent: jax.Array, target: jax.Array):
+  m = height.shape[-1]
+  return jnp.zeros(m + 1, height.dtype).at[target].set(
+      jnp.where(parent != UNUSED, height, 0))[:m]
+
+
+def postorder_compact(h: Hierarchy) -> Hierarchy:
+  """Relabels internal nodes into ``n..n+q-1`` in post-order.
+
+  Used nodes keep their parent-child relations; free slots move to the end.
+  Post-order guarantees the child-before-parent invariant, so this repairs
+  the output of operators that create parents with small indices. Leaves
+  keep their labels. Heights move with their nodes. Jitted on the arrays
+  (one compile per ``n`` for the structure, one more for the heights).
+  """
+  new_parent, target = _postorder_labels(h.parent)
   new_height = None
   if h.height is not None:
-    new_height = jnp.zeros(m + 1, h.height.dtype).at[target].set(
-        jnp.where(used, h.height, 0))[:m]
+    new_height = _move_heights(h.height, h.parent, target)
   return Hierarchy(parent=new_parent, height=new_height)
 
 
@@ -435,6 +485,23 @@ def is_valid_hierarchy(h: Hierarchy, *, throw: bool = False,
   return True
 
 
+def _childless_leaf_count(p: np.ndarray) -> Optional[int]:
+  """``n`` = the number of used nodes without children, when they are ``0..n-1``.
+
+  ``None`` when the childless nodes are not exactly ``0..n-1`` or the length
+  does not fit ``n <= L <= 2n - 1`` (the caller then reports the problem).
+  """
+  length = p.shape[0]
+  has_child = np.zeros(length, bool)
+  ok = (p >= 0) & (p < length)
+  has_child[p[ok]] = True
+  childless = np.flatnonzero((p != UNUSED) & ~has_child)
+  n = len(childless)
+  if n == 0 or not (n <= length <= 2 * n - 1) or childless[-1] != n - 1:
+    return None
+  return n
+
+
 def from_parent(parent, *, num_leaves: Optional[int] = None,
                 height=None, allow_unary: bool = False) -> Hierarchy:
   """Builds a ``Hierarchy`` from any valid parent array over leaves ``0..n-1``.
@@ -443,8 +510,10 @@ def from_parent(parent, *, num_leaves: Optional[int] = None,
     parent: ``int[L]`` with ``parent[i]`` the parent of node ``i``, ``-1`` at
       the root (``-2`` marks free slots). Leaves are ``0..n-1``; internal
       nodes may be numbered in any order.
-    num_leaves: ``n``; inferred from ``L = 2n - 1`` when omitted. Shorter
-      arrays (non-binary trees with fewer internal nodes) are padded.
+    num_leaves: ``n``; when omitted, the number of nodes without children
+      (which must be ``0..n-1``), so a non-binary tree needs only its used
+      slots (``n <= L <= 2n - 1``); arrays shorter than ``2n - 1`` are
+      padded with free slots.
     height: optional ``float[L]`` merge heights.
     allow_unary: accept internal nodes with a single child.
 
@@ -463,10 +532,12 @@ def from_parent(parent, *, num_leaves: Optional[int] = None,
   p = p.astype(np.int64)
   length = p.shape[0]
   if num_leaves is None:
-    if length % 2 != 1:
-      _checks.fail(fn, "parent", "have odd length 2n - 1 (or pass num_leaves)",
-                   f"length {length}")
-    n = (length + 1) // 2
+    n = _childless_leaf_count(p)
+    if n is None:  # not a tree over leaves 0..n-1: validate as if binary
+      if length % 2 != 1:
+        _checks.fail(fn, "parent", "have odd length 2n - 1 (or pass num_leaves)",
+                     f"length {length}")
+      n = (length + 1) // 2
   else:
     n = _checks.check_positive_int(fn, "num_leaves", num_leaves)
     if not n <= length <= 2 * n - 1:

@@ -12,13 +12,16 @@ Conventions (stable; tests hold them):
 
 * :func:`from_linkage` maps row ``i`` to node ``n + i``, so node labels are
   SciPy's cluster labels and the heights are ``Z[:, 2]``.
-* :func:`to_linkage` writes ``Z[i, 0]`` = the child whose leaves come first in
+* :func:`to_linkage` gives monotone heights by default (``heights="raw"``
+  for the stored ones) and rows in an order SciPy's ``cut_tree`` and
+  ``fcluster`` can use (see its docstring). It writes ``Z[i, 0]`` = the child whose leaves come first in
   the hierarchy's DFS leaf order (children by node index, see
   :func:`fairhc_jax.hierarchy.leaf_ranges`), ``Z[i, 1]`` = the other one. So
   ``scipy.cluster.hierarchy.leaves_list(to_linkage(h))`` equals
   :func:`leaves_list(h) <leaves_list>`, and for trees that came from SciPy's
   ``linkage`` (which writes the smaller label first, in increasing height) the
-  round trip ``to_linkage(from_linkage(Z))`` returns ``Z`` exactly.
+  round trip ``to_linkage(from_linkage(Z))`` returns ``Z`` exactly (with
+  ``heights="raw"`` for SciPy's non-monotone centroid and median output).
 * A ``Hierarchy`` orders children by index, so the column order of a row with
   ``Z[i, 0] > Z[i, 1]`` is not kept by :func:`from_linkage` (the clusters and
   heights are).
@@ -35,7 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from fairhc_jax import _checks
-from fairhc_jax.hierarchy import Hierarchy, UNUSED, check_hierarchy, leaf_ranges, validate
+from fairhc_jax.hierarchy import Hierarchy, UNUSED, check_hierarchy, leaf_ranges
 
 
 # ---------------------------------------------------------------------------
@@ -201,58 +204,25 @@ def from_linkage(Z) -> Hierarchy:
 # Hierarchy -> linkage matrix.
 
 
-def _checked_parent(fn: str, h: Any) -> np.ndarray:
-  """The validated parent array of ``h`` as int64 (or raises)."""
-  check_hierarchy(fn, h, allow_traced=False)
-  return np.asarray(h.parent).astype(np.int64)
+HEIGHTS = ("monotone", "raw")
+"""Valid values of ``to_linkage``'s ``heights``."""
 
 
-def to_linkage(h: Hierarchy) -> np.ndarray:
-  """The SciPy linkage matrix of ``h`` (binarised if needed).
-
-  Rows (merges):
-
-  * Each internal node with children ``c1 < c2 < ... < ck`` (by index)
-    becomes ``k - 1`` merges: ``c1`` with ``c2``, the result with ``c3``, ...,
-    the last one being the node itself. The ``k - 2`` extra merges are
-    *zero-length*: they sit at the node's own height. So cophenetic distances
-    are exactly those of ``h`` (every pair split at the node still meets at
-    its height), and heights stay monotone wherever they were. A binary tree
-    gets exactly one row per internal node.
-  * Rows are ordered by the largest height in each merge's subtree (the
-    merge's own height included), ties by node index, a node's extra merges
-    just before it. This is a valid merge order for any heights; for heights
-    that never decrease towards the root it sorts ``Z[:, 2]`` ascending
-    (``scipy.cluster.hierarchy.is_monotonic`` holds, ``cut_tree`` cuts by
-    height); and ``to_linkage(from_linkage(Z))`` keeps the row order of
-    any ``Z`` already in this order, as SciPy's ``linkage`` output is (for
-    centroid and median linkage too). Row ``i`` forms cluster ``n + i``.
-  * ``Z[i, 0]`` is the child whose leaves come first in ``h``'s DFS leaf
-    order, ``Z[i, 1]`` the other (see the module docstring).
-  * ``Z[i, 2]`` is the node's height. Without heights (``h.height is None``)
-    the fallback height of a node is its number of leaves, so the cophenetic
-    distance of two points is the size of their smallest common cluster (the
-    weight Dasgupta's cost gives the pair).
-  * ``Z[i, 3]`` is the number of points in the merged cluster.
-
-  Args:
-    h: a valid ``Hierarchy`` over ``n`` points (concrete, not batched), with
-      non-negative heights on internal nodes if it has heights.
+def _merge_rows(h: Hierarchy, fn: str, heights: str):
+  """The binarised merges of ``h`` in row order (the core of :func:`to_linkage`).
 
   Returns:
-    ``float64[n - 1, 4]``, valid for ``scipy.cluster.hierarchy.is_valid_linkage``
-    (shape ``(0, 4)`` for ``n = 1``, which SciPy itself does not accept).
-
-  Raises:
-    ValueError: ``h`` is not a valid hierarchy, or has a negative height.
-    TypeError: ``h`` is not a concrete ``Hierarchy``.
+    ``(z float64[n - 1, 4], owner int64[n - 1])``: the linkage matrix and,
+    for each row, the node of ``h`` it completes or belongs to (a node with
+    ``k`` children owns ``k - 1`` rows, the last one forming it).
   """
-  fn = "to_linkage"
-  parent = _checked_parent(fn, h)
+  _checks.check_choice(fn, "heights", heights, HEIGHTS)
+  check_hierarchy(fn, h, allow_traced=False)
+  parent = np.asarray(h.parent).astype(np.int64)
   m = parent.shape[0]
   n = (m + 1) // 2
   if n == 1:
-    return np.zeros((0, 4), np.float64)
+    return np.zeros((0, 4), np.float64), np.zeros(0, np.int64)
   idx = np.arange(m)
   used = parent != UNUSED
   internal = used & (idx >= n)
@@ -281,18 +251,24 @@ def to_linkage(h: Hierarchy) -> np.ndarray:
   group_base = np.maximum.accumulate(np.where(first_in_group,
                                               csum - size[ch], 0))
   merged_size = csum - group_base
-  # Largest height under the first j children of the group (segmented
-  # running max, done on integer ranks offset by the group number).
-  uniq, rank = np.unique(top[ch], return_inverse=True)
-  group = np.cumsum(first_in_group) - 1
-  offset = group * len(uniq)
-  run_top = uniq[np.maximum.accumulate(offset + rank) - offset]
   # One merge per child that is not the first of its group (n - 1 in all).
   pos = np.flatnonzero(~first_in_group)
   owner = par[pos]
-  merge_top = np.maximum(node_height[owner], run_top[pos])
-  # Row order: largest height below each merge, stable over the generation
-  # order (owner index, then the owner's extra merges before the owner).
+  own = node_height[owner]
+  if heights == "raw":
+    # Each row's own subtree: the largest height under the first j children
+    # of the group (segmented running max, on integer ranks offset by the
+    # group number), so the binarised tree reads back in the same order.
+    uniq, rank = np.unique(top[ch], return_inverse=True)
+    group = np.cumsum(first_in_group) - 1
+    offset = group * len(uniq)
+    run_top = uniq[np.maximum.accumulate(offset + rank) - offset]
+    merge_top = np.maximum(own, run_top[pos])
+  else:
+    merge_top = top[owner]  # the largest height in the owner's subtree
+  # Row order: that largest height, stable over the generation order (owner
+  # index, then the owner's extra merges before the owner), so children come
+  # before parents.
   order = np.argsort(merge_top, kind="stable")
   row_of = np.empty(len(pos), np.int64)
   row_of[order] = np.arange(len(pos))
@@ -304,12 +280,115 @@ def to_linkage(h: Hierarchy) -> np.ndarray:
   prev_merge_label = n + np.concatenate([[0], row_of[:-1]])
   left = np.where(prev_is_first, label[ch[pos - 1]], prev_merge_label)
   right = label[ch[pos]]
+  if heights == "raw":
+    row_height = own
+  elif h.height is None:
+    # Leaf counts, lowered by the fewest float64 steps that make them
+    # strictly increase along the rows: the last row of each count keeps it.
+    base = merge_top[order]
+    r = np.arange(len(order))
+    bits = (base + 0.0).view(np.int64) - r
+    lowered = np.minimum.accumulate(bits[::-1])[::-1] + r
+    row_height = np.empty(len(order))
+    row_height[order] = lowered.view(np.float64)
+  else:
+    # Each row at the largest height inside it (its own or a child's); a row
+    # below a child (an inversion) one float64 step above the previous row,
+    # so that it still sorts strictly after its children.
+    inverted = (own < merge_top)[order].astype(np.int64)
+    base = merge_top[order]
+    c = np.cumsum(inverted)
+    g = np.maximum.accumulate((base + 0.0).view(np.int64) - c)
+    row_height = np.empty(len(order))
+    row_height[order] = (g + c).view(np.float64)
   z = np.empty((len(pos), 4), np.float64)
   z[row_of, 0] = left
   z[row_of, 1] = right
-  z[row_of, 2] = node_height[owner]
+  z[row_of, 2] = row_height
   z[row_of, 3] = merged_size[pos]
-  return z
+  row_owner = np.empty(len(pos), np.int64)
+  row_owner[row_of] = owner
+  return z, row_owner
+
+
+def to_linkage(h: Hierarchy, *, heights: str = "monotone") -> np.ndarray:
+  """The SciPy linkage matrix of ``h`` (binarised if needed).
+
+  The output is made for SciPy's ``cut_tree``, ``fcluster``, ``dendrogram``
+  and ``cophenet`` whatever tree ``h`` is (from linkage, fairlet trees,
+  reductions without heights, non-binary trees, non-monotone heights): by
+  default its heights never decrease along the rows and every row comes
+  after the rows that formed its two clusters.
+
+  Rows (merges):
+
+  * Each internal node with children ``c1 < c2 < ... < ck`` (by index)
+    becomes ``k - 1`` merges: ``c1`` with ``c2``, the result with ``c3``, ...,
+    the last one being the node itself. The ``k - 2`` extra merges are
+    *zero-length*: they sit at the node's own height. A binary tree gets
+    exactly one row per internal node.
+  * Rows are ordered by the largest height in the subtree of the node they
+    belong to (the node's own height included; leaf counts for a tree
+    without heights), ties by node index, a node's extra merges just before
+    it. (With ``heights="raw"``, by the largest height in the row's own
+    subtree of the binarised tree, which differs only for the extra merges
+    of a non-binary node.) This is a
+    valid merge order for any heights (children before parents), it is the
+    order in which :func:`fairhc_jax.cut` undoes merges, and
+    ``to_linkage(from_linkage(Z))`` keeps the row order of any ``Z`` already
+    in this order, as SciPy's and fastcluster's ``linkage`` output is (for
+    centroid and median linkage too). Row ``i`` forms cluster ``n + i``.
+  * ``Z[i, 0]`` is the child whose leaves come first in ``h``'s DFS leaf
+    order, ``Z[i, 1]`` the other (see the module docstring).
+  * ``Z[i, 3]`` is the number of points in the merged cluster.
+
+  Heights (``Z[:, 2]``):
+
+  * ``heights="monotone"`` (default), ``h`` with heights: each node (all
+    its rows) at the largest height in its subtree, i.e. the maximum of its
+    own height and its children's (monotone) heights; the rows of a node
+    whose own height is below a descendant's (an *inversion*, as in FHAC or
+    centroid trees) are each put one float64 step above the row before
+    them, so the node stays strictly above its children and
+    ``fcluster(Z, k, "maxclust")`` can cut between them. Heights without inversions are kept exactly (so
+    ``to_linkage(from_linkage(Z)) == Z`` for SciPy's monotone methods).
+    ``scipy.cluster.hierarchy.is_monotonic(Z)`` always holds.
+  * ``heights="monotone"``, ``h.height is None``: a node's height is its
+    number of leaves (the weight Dasgupta's cost gives a pair split there),
+    lowered by the fewest float64 steps that make the heights strictly
+    increase along the rows (the last row of each leaf count keeps the
+    count exactly). All heights differ, so ``fcluster(Z, k, "maxclust")``
+    gives exactly ``k`` clusters for every ``k`` and
+    ``fcluster(Z, t, "distance")`` still joins every cluster of at most
+    ``t`` points.
+  * ``heights="raw"``: the node's own height (its leaf count without
+    heights), as stored, possibly non-monotone. Cophenetic distances are then
+    exactly those of ``h``. SciPy's ``cut_tree`` and ``fcluster`` assume
+    monotone heights: use this only to read the heights back
+    (``to_linkage(from_linkage(Z), heights="raw") == Z`` for any SciPy
+    output, centroid and median included).
+
+  Ties: where distinct rows share a height (equal heights in ``h``, or the
+  zero-length merges of a node with more than two children),
+  ``fcluster(..., "maxclust")`` may give fewer than ``k`` clusters (it cannot
+  split a tie) and ``cut_tree`` may order tied rows differently from the row
+  order; :func:`fairhc_jax.cut` follows the row order.
+
+  Args:
+    h: a valid ``Hierarchy`` over ``n`` points (concrete, not batched), with
+      non-negative heights on internal nodes if it has heights.
+    heights: ``"monotone"`` (default) or ``"raw"`` (keyword-only).
+
+  Returns:
+    ``float64[n - 1, 4]``, valid for ``scipy.cluster.hierarchy.is_valid_linkage``
+    (shape ``(0, 4)`` for ``n = 1``, which SciPy itself does not accept).
+
+  Raises:
+    ValueError: ``h`` is not a valid hierarchy, has a negative height, or
+      ``heights`` is not one of ``"monotone"``, ``"raw"``.
+    TypeError: ``h`` is not a concrete ``Hierarchy``.
+  """
+  return _merge_rows(h, "to_linkage", heights)[0]
 
 
 def leaves_list(h: Hierarchy) -> np.ndarray:
@@ -318,5 +397,5 @@ def leaves_list(h: Hierarchy) -> np.ndarray:
   Equals ``scipy.cluster.hierarchy.leaves_list(to_linkage(h))`` and
   ``leaf_ranges(h).order`` (DFS, children by index).
   """
-  _checked_parent("leaves_list", h)
+  check_hierarchy("leaves_list", h, allow_traced=False)
   return np.asarray(jax.device_get(leaf_ranges(h).order)).astype(np.int64)

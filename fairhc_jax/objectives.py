@@ -101,6 +101,21 @@ __all__ = [
 
 
 @jax.jit
+def _leaf_order_gaps(parent: jax.Array, weights: jax.Array):
+  r = _hierarchy._leaf_ranges(parent)
+  n = r.order.shape[0]
+  w = jnp.asarray(weights)
+  prefix = jnp.concatenate([jnp.zeros(1, w.dtype), jnp.cumsum(w[r.order])])
+  node_weight = prefix[r.stop] - prefix[r.start]
+  par = jnp.maximum(parent, 0)
+  # Node c ends at DFS position stop[c] - 1; unless c is its parent's last
+  # child, the next leaf lies in a later sibling, so their LCA is the parent.
+  boundary = (parent >= 0) & (r.stop < r.stop[par])
+  slot = jnp.where(boundary, r.stop - 1, n)
+  gaps = jnp.zeros(n - 1, w.dtype).at[slot].set(node_weight[par], mode="drop")
+  return r.order, gaps, prefix[n]
+
+
 def leaf_order_gaps(h: Hierarchy, weights: jax.Array):
   """DFS leaf order and the LCA weight of each pair of consecutive leaves.
 
@@ -112,21 +127,9 @@ def leaf_order_gaps(h: Hierarchy, weights: jax.Array):
     ``(order int32[n], gaps int[n - 1], total int scalar)``: ``order`` is the
     DFS leaf order, ``gaps[k] = w(leaves(lca(order[k], order[k + 1])))`` and
     ``total = w(V)``. For positions ``p < q`` of that order,
-    ``w(leaves(lca)) = max(gaps[p:q])``.
+    ``w(leaves(lca)) = max(gaps[p:q])``. Jitted on ``h.parent`` only.
   """
-  r = _hierarchy.leaf_ranges(h)
-  n = r.order.shape[0]
-  w = jnp.asarray(weights)
-  prefix = jnp.concatenate([jnp.zeros(1, w.dtype), jnp.cumsum(w[r.order])])
-  node_weight = prefix[r.stop] - prefix[r.start]
-  parent = h.parent
-  par = jnp.maximum(parent, 0)
-  # Node c ends at DFS position stop[c] - 1; unless c is its parent's last
-  # child, the next leaf lies in a later sibling, so their LCA is the parent.
-  boundary = (parent >= 0) & (r.stop < r.stop[par])
-  slot = jnp.where(boundary, r.stop - 1, n)
-  gaps = jnp.zeros(n - 1, w.dtype).at[slot].set(node_weight[par], mode="drop")
-  return r.order, gaps, prefix[n]
+  return _leaf_order_gaps(h.parent, weights)
 
 
 def _pair_max_sum(m: jax.Array, order: jax.Array, gaps: jax.Array,
@@ -203,14 +206,25 @@ def _pair_max_sum(m: jax.Array, order: jax.Array, gaps: jax.Array,
 
 
 @functools.partial(jax.jit, static_argnames=("complement", "block_size"))
+def _lca_weight_sum(parent: jax.Array, M: jax.Array, weights: jax.Array, *,
+                    complement: bool, block_size: int) -> jax.Array:
+  order, gaps, total = _leaf_order_gaps(parent, weights)
+  if complement:
+    # max(g - w(V)) = max(g) - w(V): the factor stays an exact integer.
+    return -_pair_max_sum(M, order, gaps - total, block_size)
+  return _pair_max_sum(M, order, gaps, block_size)
+
+
 def lca_weight_sum_kernel(h: Hierarchy, M: jax.Array, weights: jax.Array, *,
                           complement: bool = False,
                           block_size: int = DEFAULT_BLOCK_SIZE) -> jax.Array:
   """Raw jitted ``sum_{i<j} M[i, j] * f(lca(i, j))`` (no validation).
 
   The one compiled kernel behind all three objectives (cost and value share
-  it, so each shape compiles at most twice). ``jax.vmap`` it over a batch of
-  trees (``Hierarchy`` with ``parent: int32[B, m]``), matrices or weights.
+  it, so each shape compiles at most twice). It is jitted on ``h.parent``
+  alone, so a tree with heights and the same tree without them share one
+  compilation. ``jax.vmap`` it over a batch of trees (``Hierarchy`` with
+  ``parent: int32[B, m]``), matrices or weights.
 
   Args:
     h: hierarchy, ``parent: int32[2n - 1]``.
@@ -223,11 +237,8 @@ def lca_weight_sum_kernel(h: Hierarchy, M: jax.Array, weights: jax.Array, *,
   Returns:
     A scalar of ``M``'s dtype.
   """
-  order, gaps, total = leaf_order_gaps(h, weights)
-  if complement:
-    # max(g - w(V)) = max(g) - w(V): the factor stays an exact integer.
-    return -_pair_max_sum(M, order, gaps - total, block_size)
-  return _pair_max_sum(M, order, gaps, block_size)
+  return _lca_weight_sum(h.parent, M, weights, complement=complement,
+                         block_size=block_size)
 
 
 def dasgupta_cost_kernel(h: Hierarchy, S: jax.Array, weights: jax.Array, *,
@@ -340,23 +351,16 @@ def _int_weights(fn: str, weights, n: int):
   return w.astype(idt)
 
 
-def _check_tree(fn: str, h, n: int, matrix_arg: str) -> Hierarchy:
-  """Cheap NumPy-side checks of ``h`` against an ``n x n`` matrix."""
-  h = _hierarchy.check_hierarchy(fn, h)
-  parent = h.parent
-  if parent.shape[0] != 2 * n - 1:
-    _checks.fail(fn, "h", f"have capacity 2n - 1 = {2 * n - 1} to match the "
-                 f"{n} x {n} matrix {matrix_arg}",
-                 f"parent of length {parent.shape[0]} "
-                 f"({(parent.shape[0] + 1) // 2} leaves)")
-  return h
-
-
 def _validated(fn: str, h, M, arg: str, kind: str, weights):
   """The checked ``(h, M, integer weights)`` of an objective's entry point."""
   M = _checks.check_square_matrix(fn, arg, M, kind=kind)
   n = M.shape[0]
-  h = _check_tree(fn, h, n, arg)
+  h = _hierarchy.check_hierarchy(fn, h)
+  length = h.parent.shape[0]
+  if length != 2 * n - 1:
+    _checks.fail(fn, "h", f"have capacity 2n - 1 = {2 * n - 1} to match the "
+                 f"{n} x {n} matrix {arg}",
+                 f"parent of length {length} ({(length + 1) // 2} leaves)")
   return h, M, _int_weights(fn, weights, n)
 
 

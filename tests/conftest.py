@@ -6,7 +6,8 @@ import pathlib
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-UCI_DIR = pathlib.Path(os.environ.get("FAIRHC_UCI_DIR", REPO.parent / "shared" / "data" / "uci"))
+# One variable for the data folder, the library's own (fairhc_jax.datasets).
+UCI_DIR = pathlib.Path(os.environ.get("FAIRHC_DATA_DIR") or REPO.parent / "shared" / "data" / "uci")
 
 
 def pytest_addoption(parser):
@@ -25,7 +26,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def uci_dir() -> pathlib.Path:
-  """The folder with the UCI files (../shared/data/uci); skips when absent."""
+  """The folder with the UCI files ($FAIRHC_DATA_DIR, else ../shared/data/uci); skips when absent."""
   if not (UCI_DIR / "adult.data").exists():
-    pytest.skip(f"UCI data not found at {UCI_DIR} (set FAIRHC_UCI_DIR)")
+    pytest.skip(f"UCI data not found at {UCI_DIR} (set FAIRHC_DATA_DIR)")
   return UCI_DIR

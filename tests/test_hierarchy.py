@@ -442,19 +442,30 @@ def test_from_parent_errors(args, kwargs, exc, msg):
 
 
 def test_from_parent_every_labelling_n3():
-  """Brute force: any valid tree in any labelling is accepted, else rejected."""
-  n, m = 3, 5
-  accepted = 0
+  """Brute force: any valid tree in any labelling is accepted, else rejected.
+
+  Without num_leaves, n is the number of used childless nodes when those are
+  0..n-1 and the length fits n <= 5 <= 2n - 1 (non-binary trees such as a
+  star over 4 leaves), else 3 (a binary tree's 2n - 1 = 5).
+  """
+  m = 5
+  accepted = non_binary = 0
   for tup in itertools.product(range(-2, m), repeat=m):
     parent = list(tup)
-    if o_valid(parent, n, index_order=False):
+    childless = [u for u in range(m) if parent[u] != UNUSED and u not in parent]
+    k = len(childless)
+    n = k if (k and childless == list(range(k)) and k <= m <= 2 * k - 1) else 3
+    if o_valid(parent + [UNUSED] * (2 * n - 1 - m), n, index_order=False):
       h = from_parent(np.array(parent))
-      check_same_tree(np.asarray(h.parent), None, parent, None, n)
+      assert h.num_leaves == n
+      check_same_tree(np.asarray(h.parent), None, parent + [UNUSED] * (2 * n - 1 - m),
+                      None, n)
       accepted += 1
+      non_binary += n != 3
     else:
       with pytest.raises(ValueError, match="from_parent: parent must describe a valid"):
         from_parent(np.array(parent))
-  assert accepted > 5
+  assert accepted > 5 and non_binary > 0
 
 
 # ---------------------------------------------------------------------------
@@ -549,22 +560,31 @@ def test_vmapped_views_equal_a_loop_and_the_oracle():
 
 
 def test_second_call_same_shape_does_not_recompile():
+  from fairhc_jax import hierarchy as H
   rng = np.random.default_rng(9)
   n = 24
   views = [leaf_ranges, leaf_counts, depth, root, num_children, children,
-           postorder_compact]
+           postorder_compact, functools.partial(children_table, max_children=2),
+           H.euler_positions]
+  kernels = [H._leaf_ranges, H._leaf_counts, H._depth, H._root, H._num_children,
+             H._children, H._postorder_labels, H._children_table, H._move_heights,
+             H._euler_positions]
+  for k in kernels:  # whatever ran before, count from zero
+    k.clear_cache()
   first = hier(random_canonical(rng, n, 2))
   for view in views:
     jax.block_until_ready(view(first))
-  table = functools.partial(children_table, max_children=2)
-  jax.block_until_ready(table(first))
-  sizes = [v._cache_size() for v in views] + [children_table._cache_size()]
   for _ in range(3):
-    other = hier(random_canonical(rng, n, 4, gaps=True))
+    parent = random_canonical(rng, n, 4, gaps=True)
+    other = hier(parent)
+    with_heights = Hierarchy(parent=other.parent,
+                             height=jnp.asarray(rng.uniform(0, 1, parent.shape), jnp.float32))
     for view in views:
       jax.block_until_ready(view(other))
-    jax.block_until_ready(table(other))
-  assert [v._cache_size() for v in views] + [children_table._cache_size()] == sizes
+      jax.block_until_ready(view(with_heights))
+  # One compile per kernel: heights present or None do not retrace the views.
+  sizes = {k.__name__: k._cache_size() for k in kernels}
+  assert sizes == {k.__name__: 1 for k in kernels}, sizes
 
 
 def test_views_under_x64_with_int32_parent():
@@ -593,3 +613,21 @@ def test_postorder_compact_int64_parent_under_x64_no_warning():
       warnings.simplefilter("error")
       out = postorder_compact(h)
     np.testing.assert_array_equal(out.parent, [4, 4, 5, 5, 5, -1, -2])
+
+
+def test_from_parent_infers_n_from_childless_nodes():
+  # Issue 10 item 7: a non-binary tree of odd length, without num_leaves.
+  star = from_parent(np.array([4, 4, 4, 4, -1]))  # 4 leaves under one root
+  assert star.num_leaves == 4
+  np.testing.assert_array_equal(np.asarray(star.parent), [4, 4, 4, 4, -1, -2, -2])
+  # Even length: 4 leaves, two internal nodes (root with three children).
+  h = from_parent(np.array([4, 4, 5, 5, 5, -1]))
+  assert h.num_leaves == 4
+  assert is_valid_hierarchy(h)
+  np.testing.assert_array_equal(np.asarray(h.parent), [4, 4, 5, 5, 5, -1, -2])
+  # A binary array still reads as binary.
+  b = from_parent(np.array([3, 3, 4, 4, -1]))
+  assert b.num_leaves == 3
+  # Childless nodes that are not 0..n-1: reported as before.
+  with pytest.raises(ValueError, match="from_parent: parent must"):
+    from_parent(np.array([-1, 0, 0]))

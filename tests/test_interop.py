@@ -128,9 +128,17 @@ def test_from_linkage_matches_rows_and_round_trips_exactly(method):
       assert parent[int(Z[i, 0])] == n + i and parent[int(Z[i, 1])] == n + i
       assert height[n + i] == Z[i, 2]
     assert parent[-1] == -1 and np.all(height[:n] == 0)
-    Z2 = to_linkage(h)
+    Z2 = to_linkage(h, heights="raw")
+    Z_mono = to_linkage(h)
   np.testing.assert_array_equal(Z2, Z)
   assert sch.is_valid_linkage(Z2)
+  assert sch.is_monotonic(Z_mono)
+  if sch.is_monotonic(Z):
+    np.testing.assert_array_equal(Z_mono, Z)  # monotone heights kept exactly
+  else:
+    # Same rows and merges; only the inverted heights are raised.
+    np.testing.assert_array_equal(Z_mono[:, [0, 1, 3]], Z[:, [0, 1, 3]])
+    assert np.all(Z_mono[:, 2] >= Z[:, 2])
 
 
 def test_from_linkage_float32_default():
@@ -262,11 +270,13 @@ TREE_SIZES = (2, 3, 11, 24)  # few shapes: each new n compiles the jitted views
 @pytest.mark.parametrize("heights", ["monotone", "random", None])
 def test_to_linkage_random_trees(max_children, heights):
   rng = np.random.default_rng(10 * max_children + len(str(heights)))
+  inversions = 0
   for n in TREE_SIZES * 2:
     parent, hgt = random_tree(rng, n, max_children, heights)
     h = from_parent(parent, num_leaves=n, height=hgt)
     p = np.asarray(h.parent)
-    Z = to_linkage(h)
+    Z = to_linkage(h, heights="raw")
+    check_scipy_usable(h, p, n, heights == "random" and max_children == 2)
     order = leaves_list(h)
     assert Z.shape == (n - 1, 4) and Z.dtype == np.float64
     assert sch.is_valid_linkage(Z, throw=True)
@@ -277,8 +287,9 @@ def test_to_linkage_random_trees(max_children, heights):
       node_height = dict(enumerate(np.asarray(h.height).astype(np.float64).tolist()))
     # Cophenetic distances are preserved exactly.
     np.testing.assert_array_equal(sch.cophenet(Z), oracle_cophenet(p, node_height, n))
-    if heights != "random":
-      assert sch.is_monotonic(Z)
+    if heights == "monotone":
+      assert sch.is_monotonic(Z)  # raw heights are the stored ones
+    inversions += not sch.is_monotonic(Z)
     # Column 3: sizes of the merged clusters; every cluster of h is formed.
     Zc = sch.to_tree(Z, rd=True)[1]
     z_clusters = {tuple(sorted(node.pre_order())) for node in Zc}
@@ -291,13 +302,110 @@ def test_to_linkage_random_trees(max_children, heights):
     np.testing.assert_array_equal(sch.leaves_list(Z), order)
     # Back again: the binarised tree, same rows, smaller label first.
     h2 = from_linkage(Z)
-    Z_back = to_linkage(h2)
+    Z_back = to_linkage(h2, heights="raw")
     np.testing.assert_array_equal(Z_back[:, :2], np.sort(Z[:, :2], axis=1))
     np.testing.assert_array_equal(Z_back[:, 2:], Z[:, 2:])
+    # The default (monotone) Z reads back to itself too (float32 heights).
+    Zm = to_linkage(h)
+    Zm_back = to_linkage(from_linkage(Zm))
+    np.testing.assert_array_equal(Zm_back[:, :2], np.sort(Zm[:, :2], axis=1))
+    np.testing.assert_array_equal(Zm_back[:, 3], Zm[:, 3])
+    np.testing.assert_allclose(Zm_back[:, 2], Zm[:, 2], rtol=1e-6)
     p2 = np.asarray(h2.parent)
     assert clusters(p, n) <= clusters(p2, n)
     if max_children == 2:
       assert clusters(p, n) == clusters(p2, n)
+  if heights == "random":
+    assert inversions >= 4  # the monotone default was tested on inversions
+
+
+def oracle_monotone_heights(parent, raw, n):
+  """Monotone node heights: the largest raw height in each subtree (no nudges)."""
+  out = np.array(raw, dtype=np.float64)
+  for u in range(len(parent)):  # children before parents
+    if parent[u] >= 0:
+      out[parent[u]] = max(out[parent[u]], out[u])
+  return out
+
+
+def oracle_cut(parent, raw, n, k):
+  """The k clusters as sorted leaf tuples: undo the last k - 1 merges.
+
+  A literal transcription of the rule: node u with children c1 < ... < cj is
+  the chain of merges (u, 2), ..., (u, j), (u, t) joining c1..ct; merges are
+  done in the order of the key (highest height in u's subtree, u, t) (leaf
+  counts as heights without them); undoing a merge (u, t) splits off ct.
+  """
+  p = np.asarray(parent)
+  kids = oracle_children(p)
+  leaves = oracle_leaves(p, n)
+  if raw is None:
+    own = {u: float(len(v)) for u, v in leaves.items()}
+  else:
+    own = {u: float(raw[u]) if u >= n else 0.0 for u in leaves}
+  top = dict(own)
+  for u in range(len(p)):
+    if u in top and p[u] >= 0:
+      top[int(p[u])] = max(top[int(p[u])], top[u])
+
+  def key(u, t):
+    return (top[u], u, t)
+
+  def members(c):
+    if isinstance(c, tuple):
+      u, t = c
+      return tuple(sorted(sum((leaves[x] for x in kids[u][:t]), ())))
+    return leaves[c]
+
+  r = int(np.flatnonzero(p == -1)[0])
+  current = [(r, len(kids[r]))] if r >= n else [r]
+  while len(current) < k:
+    splittable = [c for c in current if isinstance(c, tuple)]
+    c = max(splittable, key=lambda c: key(*c))
+    current.remove(c)
+    u, t = c
+    current.append(kids[u][t - 1])
+    rest = kids[u][0] if t == 2 else (u, t - 1)
+    if not isinstance(rest, tuple) and rest >= n:
+      rest = (rest, len(kids[rest]))
+    current.append(rest)
+    current = [(x, len(kids[x])) if not isinstance(x, tuple) and x >= n else x
+               for x in current]
+  return sorted(members(c) for c in current)
+
+
+def check_scipy_usable(h, p, n, distinct):
+  """The default Z works with SciPy's cut_tree, fcluster and cophenet."""
+  from fairhc_jax.flat import cut
+  Z = to_linkage(h)
+  assert sch.is_valid_linkage(Z, throw=True)
+  assert sch.is_monotonic(Z)
+  # Children before parents: each row joins clusters formed by earlier rows.
+  assert np.all(Z[:, :2] < n + np.arange(n - 1)[:, None])
+  raw = None if h.height is None else np.asarray(h.height).astype(np.float64)
+  if raw is None:
+    mono = np.array([float(len(v)) for v in
+                     (lambda L: [L.get(u, ()) for u in range(len(p))])(oracle_leaves(p, n))])
+  else:
+    mono = oracle_monotone_heights(p, raw, n)
+  # Cophenetic distances: the monotone heights, up to the float64 steps.
+  np.testing.assert_allclose(sch.cophenet(Z), oracle_cophenet(p, mono, n),
+                             rtol=1e-12, atol=1e-300)
+  if h.height is None or distinct:
+    assert len(np.unique(Z[:, 2])) == n - 1  # every row its own height
+  for k in range(1, n + 1):
+    ours = cut(h, k).labels
+    theirs = sch.cut_tree(Z, n_clusters=k)[:, 0]
+    assert len(np.unique(theirs)) == k
+    assert len(np.unique(ours)) == k
+    groups = sorted(tuple(np.flatnonzero(ours == c)) for c in range(k))
+    assert groups == oracle_cut(p, raw, n, k)
+    if len(np.unique(Z[:, 2])) == n - 1:
+      np.testing.assert_array_equal(ours, theirs)  # label for label
+      f = sch.fcluster(Z, k, "maxclust")
+      assert len(np.unique(f)) == k
+      # Same clusters under other names.
+      assert len(set(zip(f.tolist(), ours.tolist()))) == k
 
 
 def test_round_trip_exact_for_non_monotone_scipy_linkage():
@@ -308,7 +416,7 @@ def test_round_trip_exact_for_non_monotone_scipy_linkage():
     for method in ("centroid", "median"):
       Z = sch.linkage(X, method)
       with jax.enable_x64(True):
-        np.testing.assert_array_equal(to_linkage(from_linkage(Z)), Z)
+        np.testing.assert_array_equal(to_linkage(from_linkage(Z), heights="raw"), Z)
 
 
 def test_to_linkage_star_tree_zero_length_merges():
@@ -316,9 +424,13 @@ def test_to_linkage_star_tree_zero_length_merges():
                   height=np.array([0, 0, 0, 0, 2.5]))
   expected = [[0, 1, 2.5, 2], [4, 2, 2.5, 3], [5, 3, 2.5, 4]]
   np.testing.assert_array_equal(to_linkage(h), expected)
-  # Without heights the fallback is the leaf count.
+  # Without heights the raw fallback is the leaf count; the default lowers
+  # it by float64 steps so that the heights strictly increase.
   h0 = from_parent(np.array([4, 4, 4, 4, -1]), num_leaves=4)
-  np.testing.assert_array_equal(to_linkage(h0)[:, 2], [4, 4, 4])
+  np.testing.assert_array_equal(to_linkage(h0, heights="raw")[:, 2], [4, 4, 4])
+  below = np.nextafter(4.0, 0.0)
+  np.testing.assert_array_equal(to_linkage(h0)[:, 2],
+                                [np.nextafter(below, 0.0), below, 4.0])
 
 
 def test_to_linkage_orders_rows_by_height_not_by_label():
@@ -382,3 +494,33 @@ def test_library_does_not_import_scipy():
           "bad = [m for m in sys.modules if m == 'scipy' or m.startswith('scipy.')]\n"
           "assert not bad, bad\n")
   subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_to_linkage_heights_modes_and_message():
+  # An inversion: node 5 (raw 1.0) sits under node 6 (raw 0.5).
+  h = from_parent(np.array([4, 4, 5, 5, 6, 6, -1]),
+                  height=np.array([0, 0, 0, 0, 3.0, 1.0, 0.5]))
+  raw = to_linkage(h, heights="raw")
+  mono = to_linkage(h)
+  np.testing.assert_array_equal(raw[:, 2], [1.0, 3.0, 0.5])
+  assert not sch.is_monotonic(raw) and sch.is_monotonic(mono)
+  np.testing.assert_array_equal(mono[:, 2], [1.0, 3.0, np.nextafter(3.0, 4.0)])
+  for k in (1, 2, 3, 4):
+    assert len(np.unique(sch.fcluster(mono, k, "maxclust"))) == k
+    assert len(np.unique(sch.cut_tree(mono, n_clusters=k))) == k
+  with pytest.raises(ValueError, match="to_linkage: heights must be one of 'monotone', 'raw', got 'sorted'"):
+    to_linkage(h, heights="sorted")
+  with pytest.raises(TypeError):
+    to_linkage(h, "raw")  # keyword-only
+
+
+def test_monotone_linkage_reads_back_exactly_under_x64():
+  rng = np.random.default_rng(7)
+  with jax.enable_x64(True):
+    for n in (2, 5, 17):
+      parent, hgt = random_tree(rng, n, 2, "random")
+      Z = to_linkage(from_parent(parent, num_leaves=n, height=hgt))
+      back = to_linkage(from_linkage(Z))
+      # Same rows and heights (columns in index order: see the module doc).
+      np.testing.assert_array_equal(back[:, :2], np.sort(Z[:, :2], axis=1))
+      np.testing.assert_array_equal(back[:, 2:], Z[:, 2:])

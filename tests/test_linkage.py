@@ -202,13 +202,16 @@ def test_weights_ignored_by_single_complete_weighted():
 
 
 def test_compiles_once_per_n():
+  # Cleared first, so earlier compiles of these sizes cannot hide a retrace.
   kernel = lk._linkage_kernel
-  before = kernel._cache_size()
+  kernel.clear_cache()
   for n in (9, 13):
     for seed in range(3):
       d = ssd.squareform(ssd.pdist(random_points(n, seed=seed))).astype(np.float32)
       lk.linkage(d, "complete").parent.block_until_ready()
-  assert kernel._cache_size() - before <= 2
+      # With vertex weights: same shapes, same compiled kernel.
+      lk.linkage(d, "complete", weights=np.arange(1, n + 1)).parent.block_until_ready()
+  assert kernel._cache_size() == 2
 
 
 def test_under_jit_and_vmap_agglomerate():
@@ -342,3 +345,33 @@ def test_vmap_of_public_linkage_equals_single_calls(method):
       one = jax.tree_util.tree_map(lambda a, b=b: a[b], batch)
       np.testing.assert_allclose(to_scipy_z(one)[:, 2], zs[:, 2], rtol=1e-10)
       np.testing.assert_allclose(sch.cophenet(to_scipy_z(one)), sch.cophenet(zs), rtol=1e-10)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_one_point_gives_the_one_leaf_tree(method):
+  # Single linkage used to raise an IndexError here (issue 10 item 7).
+  for h in (lk.linkage(np.zeros((1, 1)), method),
+            lk.linkage_from_points(np.zeros((1, 3)), method)):
+    np.testing.assert_array_equal(np.asarray(h.parent), [-1])
+    np.testing.assert_array_equal(np.asarray(h.height), [0.0])
+
+
+def test_weights_are_keyword_only():
+  d = ssd.squareform(ssd.pdist(random_points(5)))
+  with pytest.raises(TypeError, match="positional"):
+    lk.linkage(d, "average", np.ones(5))
+  with pytest.raises(TypeError, match="positional"):
+    lk.linkage_from_points(random_points(5), "average", np.ones(5))
+
+
+def test_merge_with_known_distance_equals_reading_it():
+  # merge(..., d_ab=...) is what the fast kernel uses; the same pair and
+  # distance give the same state as reading d(a, b) from the matrix.
+  d = jnp.asarray(ssd.squareform(ssd.pdist(random_points(9))), jnp.float32)
+  for method in METHODS:
+    st = lk.init_state(d, None, method)
+    a, b = lk.closest_pair(st)
+    s1, r1 = lk.merge(st, a, b, method)
+    s2, r2 = lk.merge(st, a, b, method, d_ab=st.dist[a, b])
+    for x, y in zip(jax.tree_util.tree_leaves((s1, r1)), jax.tree_util.tree_leaves((s2, r2))):
+      np.testing.assert_array_equal(np.asarray(x), np.asarray(y))

@@ -435,8 +435,8 @@ def test_no_recompilation_for_same_shapes():
   n = 7
   rng = np.random.default_rng(2)
   def raw(h, s, w):
-    return obj.lca_weight_sum_kernel.__wrapped__(
-        h, s, w, complement=False, block_size=obj.DEFAULT_BLOCK_SIZE)
+    return obj._lca_weight_sum.__wrapped__(
+        h.parent, s, w, complement=False, block_size=obj.DEFAULT_BLOCK_SIZE)
   counted = jax.jit(chex.assert_max_traces(raw, n=1))
   s1 = jnp.asarray(dist_sim(points(n, rng), np.float32)[1])
   s2 = jnp.asarray(dist_sim(points(n, rng), np.float32)[1])
@@ -451,9 +451,9 @@ def test_no_recompilation_for_same_shapes():
   # The public entry points reuse their compiled kernels too.
   for fn in (obj.dasgupta_cost, obj.moseley_wang_revenue, obj.cohen_addad_value):
     fn(h1, s1)
-    size = obj.lca_weight_sum_kernel._cache_size()
+    size = obj._lca_weight_sum._cache_size()
     fn(h2, s2, weights=np.arange(1, n + 1))
-    assert obj.lca_weight_sum_kernel._cache_size() == size
+    assert obj._lca_weight_sum._cache_size() == size
 
 
 # ---------------------------------------------------------------------------
@@ -507,3 +507,26 @@ def test_bounds_reject_bad_input():
     obj.value_upper_bound(-S3)
   with pytest.raises(ValueError, match=r"value_upper_bound: weights must be int\[3\]"):
     obj.value_upper_bound(S3, weights=[1, 1])
+
+
+def test_heights_present_or_none_compile_once():
+  # The same tree with and without heights: one compile per objective kernel,
+  # whatever compiled before (the caches are cleared first).
+  n = 9
+  rng = np.random.default_rng(4)
+  d, s = dist_sim(points(n, rng), np.float32)
+  from fairhc_jax.agglomerative import linkage
+  h = linkage(d)
+  bare = Hierarchy(parent=h.parent)
+  assert h.height is not None
+  obj._lca_weight_sum.clear_cache()
+  obj._leaf_order_gaps.clear_cache()
+  vals = []
+  for tree in (h, bare, h):
+    vals.append([float(obj.dasgupta_cost(tree, s)), float(obj.cohen_addad_value(tree, d)),
+                 float(obj.moseley_wang_revenue(tree, s))])
+    jax.block_until_ready(obj.leaf_order_gaps(tree, jnp.ones(n, jnp.int32)))
+  assert vals[0] == vals[1] == vals[2]
+  # Two kernels of one jitted function: cost/value share one, revenue the other.
+  assert obj._lca_weight_sum._cache_size() == 2
+  assert obj._leaf_order_gaps._cache_size() == 1

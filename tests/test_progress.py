@@ -9,18 +9,40 @@ import pytest
 from fairhc_jax import fairlets, progress
 
 
-def test_progress_modes():
+class FakeTerminal(io.StringIO):
+  def isatty(self):
+    return True
+
+
+def test_progress_modes(monkeypatch):
+  # A log (not a terminal): True writes whole lines, never a carriage return.
   out = io.StringIO()
   bar = progress.Progress("job", True, stream=out)
   bar.update("3 steps")
-  bar.close()
-  assert out.getvalue().startswith("\rjob: 3 steps [") and out.getvalue().endswith("\n")
+  bar.update("5 steps")
+  bar.close("done")
+  lines = out.getvalue().splitlines()
+  assert "\r" not in out.getvalue() and out.getvalue().endswith("\n")
+  assert [ln.split(" [")[0] for ln in lines] == ["job: 3 steps", "job: 5 steps", "job: done"]
+  # "auto" stays silent in a log, even past its delay.
   quiet = io.StringIO()
-  bar = progress.Progress("job", "auto", delay=3600, stream=quiet)
+  bar = progress.Progress("job", "auto", delay=0, stream=quiet)
+  bar.update("x")
+  bar.close("y")
+  assert quiet.getvalue() == ""
+  # On a terminal without tqdm: one line rewritten in place.
+  monkeypatch.setattr(progress, "_tqdm", None)
+  tty = FakeTerminal()
+  bar = progress.Progress("job", "auto", delay=0, stream=tty)
+  bar.update("3 steps")
+  bar.close()
+  assert tty.getvalue().startswith("\rjob: 3 steps [") and tty.getvalue().endswith("\n")
+  late = FakeTerminal()
+  bar = progress.Progress("job", "auto", delay=3600, stream=late)
   bar.update("x")
   bar.close()
-  assert quiet.getvalue() == ""
-  off = io.StringIO()
+  assert late.getvalue() == ""
+  off = FakeTerminal()
   bar = progress.Progress("job", False, stream=off)
   bar.update("x")
   bar.close()
@@ -29,6 +51,17 @@ def test_progress_modes():
     progress.check_mode("f", "yes")
   with pytest.raises(ValueError, match="progress must be"):
     progress.check_mode("f", 1)
+
+
+def test_progress_uses_tqdm_on_a_terminal():
+  tqdm = pytest.importorskip("tqdm")
+  assert tqdm is not None and progress._tqdm is not None
+  tty = FakeTerminal()
+  bar = progress.Progress("job", True, stream=tty)
+  bar.update("3 steps")
+  bar.close("done")
+  text = tty.getvalue()
+  assert "job: " in text and "done" in text and text.endswith("\n")
 
 
 @pytest.mark.parametrize("schedule", ["fast", "random"])
