@@ -128,7 +128,9 @@ def test_fair_tree_passes_its_own_check(sample, fair_result):
   res = fair_result
   check = fh.check_fairness(res.hierarchy, colors, fh.Balance(1, 2), scope=res.scope)
   assert not np.any(np.asarray(check.violating))
-  assert fh.check_fairness(res, colors) is not None  # the result's own scope
+  # The result itself: its own scope and constraint are used.
+  assert bool(fh.check_fairness(res, colors).is_fair)
+  assert bool(fh.is_fair(res, colors))
 
 
 @needs_scope
@@ -138,14 +140,12 @@ def test_audit_with_a_size_scope_is_informative(sample):
   # (measured with a NumPy simulation: 0.48 over 300 colourings), while the
   # default scope (every cluster of two or more points) gives 0.
   _, _, colors, _, tree = sample
-  share = np.bincount(colors, minlength=2) / N
-  probs = np.tile(share, (N, 1))
-  f = fh.fairness_probability
-  first = next(iter(inspect.signature(f).parameters))
-  args = (tree, probs, fh.Balance(1, 2), 2000)
-  if first == "key":
-    out = f(jax.random.key(2), *args, scope=fh.ClusterScope(min_size=100))
-  else:
-    out = f(*args, key=jax.random.key(2), scope=fh.ClusterScope(min_size=100))
-  p = float(out.probability)
+  probs = fh.fairness.observed_shares(colors)
+  out = fh.fairness_probability(tree, probs, fh.Balance(1, 2), key=jax.random.key(2),
+                                num_samples=2000, scope=fh.ClusterScope(min_size=100))
+  p = float(out.estimate)
+  # Every cluster of two or more points: practically never fair.
+  low = fh.fairness_probability(tree, probs, fh.Balance(1, 2), key=jax.random.key(2),
+                                num_samples=200)
+  assert float(low.estimate) < 0.05
   assert 0.0 < p < 1.0, p
