@@ -230,6 +230,10 @@ def _fhac_one(dist0, colors, params, k, *, num_colors: int, method: str,
   ``params: float[4]`` (alpha0, theta1, beta0, theta2), ``k: int32[]``."""
   n = dist0.shape[0]
   dtype = dist0.dtype
+  if n == 1:   # one point: the tree is the leaf, every cost 0
+    zero = jnp.zeros((), dtype)
+    return FHACOutput(Hierarchy(parent=jnp.full(1, -1, jnp.int32),
+                                height=jnp.zeros(1, dtype)), zero, zero)
   state = _agg.init_state(dist0, None, method)
   cnt = jax.nn.one_hot(colors, num_colors, dtype=jnp.int32)      # [n, c]
   totals = jnp.sum(cnt, axis=0)
@@ -298,8 +302,14 @@ fhac_kernel = jax.jit(_fhac_one, static_argnames=_STATIC)
 """Raw jitted FHAC for one parameter vector (no checks): ``fhac_kernel(dist,
 colors, params: float[4], k, *, num_colors, method, rule) -> FHACOutput``."""
 
-fhac_batch_kernel = jax.jit(
-    jax.vmap(_fhac_one, in_axes=(None, None, 0, None)), static_argnames=_STATIC)
+def _fhac_batch(dist0, colors, params, k, *, num_colors: int, method: str,
+                rule: str) -> FHACOutput:
+  one = functools.partial(_fhac_one, num_colors=num_colors, method=method,
+                          rule=rule)
+  return jax.vmap(one, in_axes=(None, None, 0, None))(dist0, colors, params, k)
+
+
+fhac_batch_kernel = jax.jit(_fhac_batch, static_argnames=_STATIC)
 """Raw jitted FHAC for a batch ``params: float[B, 4]`` (no checks)."""
 
 
