@@ -45,6 +45,7 @@ from fairhc_jax.algorithms.fair_hac import FHACParams, fhac, fhac_costs  # noqa:
 from fairhc_jax.algorithms.fhac_search import tune_fhac  # noqa: E402
 from fairhc_jax.algorithms.fp_hac import fp_hac  # noqa: E402
 
+ALL = "bank1,bank2,census,creditcard"
 UCI = ROOT.parent / "shared" / "data" / "uci"
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -130,6 +131,8 @@ def tables(args):
   for name in ("bank1", "bank2", "census", "creditcard"):
     x_all, g_all, counts = data[name]
     samples = [sample(rng, g_all, counts) for _ in range(args.samples)]
+    if name not in args.datasets.split(","):
+      continue
     for method in ("single", "complete", "average"):
       t0 = time.perf_counter()
       rec = []
@@ -164,7 +167,8 @@ def tables(args):
               f"| {m[5]:10.3f} {m[6]:11.3f} {m[7]:7.3f} | {time.perf_counter() - t0:.0f}")
       lines.append(line)
       print(line, flush=True)
-  out = RESULTS / f"fair_hac_tables_{args.rule}.txt"
+  tag = "" if args.datasets == ALL else "_" + args.datasets.replace(",", "_")
+  out = RESULTS / f"fair_hac_tables_{args.rule}{tag}.txt"
   out.write_text("\n".join(lines) + "\n")
   print("wrote", out)
 
@@ -228,17 +232,58 @@ def speed(args):
   print("wrote", out)
 
 
+def compare(args):
+  """Literal against vectorised rule on the paper's data: same random parameters."""
+  from fairhc_jax.algorithms.fhac_search import default_bounds
+  data = load_table1()
+  rng = np.random.default_rng(args.seed)
+  lines = [f"# literal vs vectorized FHAC rule: {args.samples} samples x {args.batch} random "
+           "parameter vectors from the default search box per row, k = 4",
+           "# same: identical trees; FC/HFC: means over all runs",
+           f"# command: python benchmarks/bench_fair_hac.py compare --samples {args.samples} "
+           f"--batch {args.batch}", "",
+           f"{'data':<11}{'linkage':<9}| {'same':>5} | {'FC lit':>7} {'FC vec':>7} | "
+           f"{'HFC lit':>8} {'HFC vec':>8} | {'FC van':>7}"]
+  print(lines[-1], flush=True)
+  for name in ("bank1", "bank2", "census", "creditcard"):
+    x_all, g_all, counts = data[name]
+    samples = [sample(rng, g_all, counts) for _ in range(args.samples)]
+    for method in ("single", "complete", "average"):
+      acc = []
+      for idx in samples:
+        D = distances(x_all[idx]).astype(np.float32)
+        col = g_all[idx]
+        box = default_bounds(D, 4)
+        u = rng.uniform(size=(args.batch, 4))
+        P = FHACParams(*(box[:, 0] + u * (box[:, 1] - box[:, 0])).T)
+        o_l = fhac_costs(D, col, P, k=4, method=method, rule="literal")
+        o_v = fhac_costs(D, col, P, k=4, method=method, rule="vectorized")
+        same = np.all(np.asarray(o_l.hierarchy.parent) == np.asarray(o_v.hierarchy.parent), axis=1)
+        fc0 = float(fairness_cost(linkage(D, method), col, 4))
+        acc.append((same.mean(), np.mean(o_l.fc), np.mean(o_v.fc), np.mean(o_l.hfc),
+                    np.mean(o_v.hfc), fc0))
+      m = np.array(acc).mean(0)
+      line = (f"{name:<11}{method:<9}| {m[0]:5.2f} | {m[1]:7.3f} {m[2]:7.3f} | "
+              f"{m[3]:8.1f} {m[4]:8.1f} | {m[5]:7.3f}")
+      lines.append(line)
+      print(line, flush=True)
+  out = RESULTS / "fair_hac_rules.txt"
+  out.write_text("\n".join(lines) + "\n")
+  print("wrote", out)
+
+
 def main():
   ap = argparse.ArgumentParser()
-  ap.add_argument("what", choices=("tables", "speed"))
+  ap.add_argument("what", choices=("tables", "speed", "compare"))
   ap.add_argument("--samples", type=int, default=10)
   ap.add_argument("--budget", type=int, default=60)
   ap.add_argument("--batch", type=int, default=30)
   ap.add_argument("--rule", default="vectorized", choices=F.RULES)
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--sizes", default="1000")
+  ap.add_argument("--datasets", default=ALL)
   args = ap.parse_args()
-  tables(args) if args.what == "tables" else speed(args)
+  {"tables": tables, "speed": speed, "compare": compare}[args.what](args)
 
 
 if __name__ == "__main__":
