@@ -208,11 +208,11 @@ def speed(args):
     emit(f"fhac rule={rule:<10} n=120 one tree: {1e3 * med:8.2f} ms ({1e3 * mn:.2f}); first call {comp:.1f} s")
   med, mn = _time(lambda: linkage_kernel(D, method="average"))
   emit(f"linkage (average)         n=120 one tree: {1e3 * med:8.2f} ms ({1e3 * mn:.2f})")
-  for rule in F.RULES:
+  for rule in args.tune_rules.split(","):
     tune_fhac(jax.random.key(0), D, col, k=4, budget=200, batch=100, rule=rule)  # compile
     t = time.perf_counter()
-    r = tune_fhac(jax.random.key(1), D, col, k=4, budget=1000, batch=100, rule=rule)
-    emit(f"tune_fhac rule={rule:<10} n=120, 1000 evaluations (batch 100): "
+    r = tune_fhac(jax.random.key(1), D, col, k=4, budget=args.evals, batch=100, rule=rule)
+    emit(f"tune_fhac rule={rule:<10} n=120, {args.evals} evaluations (batch 100): "
          f"{time.perf_counter() - t:7.2f} s  (FC {r.vanilla_cost:.3f} -> {r.cost:.3f})")
   for n in [int(v) for v in args.sizes.split(",") if v]:
     x = rng.normal(size=(n, 3)).astype(np.float32)
@@ -227,7 +227,7 @@ def speed(args):
     lmed, _ = _time(lambda: linkage_kernel(Dn, method="average"), reps=3)
     emit(f"fhac rule=vectorized n={n}: {med:8.3f} s ({mn:.3f}); first call {first:.1f} s; "
          f"linkage (average) {lmed:.4f} s")
-  out = RESULTS / "fair_hac_speed.txt"
+  out = RESULTS / f"fair_hac_speed{args.tag}.txt"
   out.write_text("\n".join(lines) + "\n")
   print("wrote", out)
 
@@ -282,6 +282,9 @@ def main():
   ap.add_argument("--seed", type=int, default=0)
   ap.add_argument("--sizes", default="1000")
   ap.add_argument("--datasets", default=ALL)
+  ap.add_argument("--tune-rules", default="literal,vectorized")
+  ap.add_argument("--evals", type=int, default=1000)
+  ap.add_argument("--tag", default="")
   args = ap.parse_args()
   {"tables": tables, "speed": speed, "compare": compare}[args.what](args)
 
