@@ -1,0 +1,349 @@
+"""FP-HAC: making an existing binary tree fairer (Chhabra & Mohapatra, Algorithm 2).
+
+Given a binary hierarchy and ``k``, take the ``k`` clusters ``m_1..m_k`` of
+the level with ``k`` clusters (the state after ``n - k`` merges of the merge
+order, i.e. of the internal nodes by index). Descend level by level: level 0
+is the ``k`` top clusters; level ``l + 1`` replaces each node of level ``l``
+by its two children (a leaf stays). At each level, for every pair of top
+clusters ``i < j`` (in order of their smallest point at the start), every
+node ``x`` of level ``l`` inside ``m_i`` and then every node ``y`` inside
+``m_j`` (nodes in order of their smallest point), the exchange of the whole
+subtrees ``x`` and ``y`` is tested against the *current* top clusters:
+
+* fairness: for both ``m_i`` and ``m_j`` the number of groups ``g`` whose
+  ``|delta_g - phi_g|`` strictly decreases is at least the number whose does
+  not (decided exactly in integers:
+  ``|n n'_g - n_g |m'|| |m| < |n n_g(m) - n_g |m|| |m'|``);
+* distance (only when ``eps`` is finite):
+  ``|D(x_S, y) - D(x_S, x)| <= eps`` and ``|D(y_S, x) - D(y_S, y)| <= eps``,
+  ``x_S`` the current sibling of ``x`` and ``D`` the linkage distance
+  between the clusters' point sets (single = min, complete = max, average =
+  mean of the point distances).
+
+An accepted exchange is applied at once (the two subtrees swap parent
+pointers, so the tree stays binary and keeps every point) and the scan
+moves on to the next ``x`` (each ``x`` is exchanged at most once per pair of
+top clusters and level). The first level (the top clusters themselves) is
+skipped: exchanging two whole top clusters permutes the ``k`` clusters and
+cannot change the FC. With ``alpha`` given, the descent stops as soon as
+every top cluster is within ``alpha`` of ``phi`` for every group (checked
+before each level). ``mode="leaves"`` is the paper's Table 4 variant: one
+pass over single points (``x, y`` leaves), ``eps = inf``.
+
+[decision] Theorem 4.1 (the FC at level ``k`` never rises). With two groups
+``|delta_0 - phi_0| = |delta_1 - phi_1|``, so the paper's majority test
+implies that both affected clusters' costs fall. With three or more groups a
+majority of improving groups does not imply a lower sum, so an exchange is
+also required not to raise ``cost(m_i) + cost(m_j)`` (exact rational
+comparison, ``cost = sum_g |delta_g - phi_g|``): that is what the theorem
+claims, and it changes nothing for two groups.
+
+Output: the result keeps the level structure: internal nodes below the
+``k``-level are relabelled in a child-before-parent order, the ``k - 1``
+merges above it keep the last indices, so the ``k``-level of the result is
+again the (updated) top clusters and ``fairness_cost(result, colors, k)``
+is the FC the algorithm lowered. Heights move with their nodes.
+
+This is host code (NumPy): the scan is sequential by definition (every
+accepted exchange changes the state the next test sees). Work per level is
+O(P f) with ``P`` the number of candidate pairs ``(x, y)``, so it is meant
+for the paper's sizes (hundreds to a few thousand points).
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Optional
+
+import jax.numpy as jnp
+import numpy as np
+
+from fairhc_jax import _checks
+from fairhc_jax.hierarchy import Hierarchy, check_hierarchy
+
+MODES = ("levels", "leaves")
+FP_METHODS = ("average", "single", "complete")
+
+
+def _top_clusters(parent: np.ndarray, n: int, k: int) -> np.ndarray:
+  """Nodes alive after ``n - k`` merges of a binary tree with nodes ``n..2n-2``."""
+  m = parent.shape[0]
+  limit = n + (n - k)            # internal nodes n..limit-1 are merged
+  idx = np.arange(m)
+  used = idx < limit
+  par = parent
+  alive = used & ((par < 0) | (par >= limit))
+  return idx[alive]
+
+
+def _children(parent: np.ndarray, m: int):
+  kids = [[] for _ in range(m)]
+  for c, p in enumerate(parent):
+    if p >= 0:
+      kids[p].append(c)
+  return kids
+
+
+def _leaves_under(kids, n, u):
+  out, stack = [], [u]
+  while stack:
+    v = stack.pop()
+    if v < n:
+      out.append(v)
+    else:
+      stack.extend(kids[v])
+  return out
+
+
+def _cost_key(cnt, size, totals, n):
+  """Exact ``sum_g |delta_g - phi_g|`` as a Fraction."""
+  return sum(Fraction(abs(int(cg) * n - int(tg) * size), size * n)
+             for cg, tg in zip(cnt, totals)) if size else Fraction(0)
+
+
+def _improves(cnt_old, size_old, cnt_new, size_new, totals, n):
+  """Per group: does ``|delta_g - phi_g|`` strictly decrease? (exact integers)."""
+  old = np.abs(cnt_old * n - totals * size_old) * size_new
+  new = np.abs(cnt_new * n - totals * size_new) * size_old
+  return new < old
+
+
+def _link(D, A, B, method):
+  block = D[np.ix_(A, B)]
+  if method == "single":
+    return float(block.min())
+  if method == "complete":
+    return float(block.max())
+  return float(block.mean())
+
+
+def fp_hac_host(parent, colors, *, k: int, num_colors: int, D=None,
+                eps: float = math.inf, mode: str = "levels",
+                alpha: Optional[float] = None, method: str = "average"):
+  """FP-HAC on NumPy arrays; returns ``(new_parent, top, exchanges)``.
+
+  ``new_parent`` is not yet relabelled (see :func:`fp_hac`); ``top`` lists
+  the top-cluster nodes; ``exchanges`` the accepted ``(level, x, y)``.
+  """
+  parent = np.array(parent, np.int64)
+  m = parent.shape[0]
+  n = (m + 1) // 2
+  colors = np.asarray(colors, np.int64)
+  totals = np.bincount(colors, minlength=num_colors).astype(np.int64)
+  kids = _children(parent, m)
+  # Colour counts and smallest point of every node (fixed by exchanges: a
+  # node's own subtree never changes).
+  cnt = np.zeros((m, num_colors), np.int64)
+  low = np.full(m, n, np.int64)
+  cnt[np.arange(n), colors] = 1
+  low[:n] = np.arange(n)
+  for u in range(n, m):
+    for c in kids[u]:
+      cnt[u] += cnt[c]
+      low[u] = min(low[u], low[c])
+  size = cnt.sum(1)
+  top = _top_clusters(parent, n, k)
+  top = top[np.argsort(low[top])]
+  tcnt = cnt[top].copy()           # current counts of the top clusters
+  tsize = size[top].copy()
+  owner = {}                        # node -> top cluster position, for the level's nodes
+  if mode == "leaves":
+    levels_iter = "leaves"
+  exchanges = []
+
+  def fair_enough():
+    if alpha is None:
+      return False
+    a = Fraction(alpha).limit_denominator(10**6)
+    e = np.abs(tcnt * n - totals[None, :] * tsize[:, None])
+    return all(Fraction(int(v), int(s) * n) <= a for row, s in zip(e, tsize) for v in row)
+
+  def sibling(x):
+    p = parent[x]
+    a, b = kids[p]
+    return b if a == x else a
+
+  def scan(level_nodes, level_id):
+    for i in range(k):
+      for j in range(i + 1, k):
+        xs = level_nodes[i]
+        ys = level_nodes[j]
+        for px in range(len(xs)):
+          x = xs[px]
+          for py in range(len(ys)):
+            y = ys[py]
+            ci_new = tcnt[i] - cnt[x] + cnt[y]
+            cj_new = tcnt[j] - cnt[y] + cnt[x]
+            si_new = tsize[i] - size[x] + size[y]
+            sj_new = tsize[j] - size[y] + size[x]
+            if si_new <= 0 or sj_new <= 0:
+              continue
+            imp_i = _improves(tcnt[i], tsize[i], ci_new, si_new, totals, n)
+            imp_j = _improves(tcnt[j], tsize[j], cj_new, sj_new, totals, n)
+            f = num_colors
+            if 2 * int(imp_i.sum()) < f or 2 * int(imp_j.sum()) < f:
+              continue
+            before = (_cost_key(tcnt[i], int(tsize[i]), totals, n)
+                      + _cost_key(tcnt[j], int(tsize[j]), totals, n))
+            after = (_cost_key(ci_new, int(si_new), totals, n)
+                     + _cost_key(cj_new, int(sj_new), totals, n))
+            if after > before:
+              continue
+            if math.isfinite(eps):
+              xs_, ys_ = sibling(x), sibling(y)
+              lx = _leaves_under(kids, n, x)
+              ly = _leaves_under(kids, n, y)
+              lxs = _leaves_under(kids, n, xs_)
+              lys = _leaves_under(kids, n, ys_)
+              if (abs(_link(D, lxs, ly, method) - _link(D, lxs, lx, method)) > eps
+                  or abs(_link(D, lys, lx, method) - _link(D, lys, ly, method)) > eps):
+                continue
+            # Apply: swap parent pointers.
+            pxp, pyp = parent[x], parent[y]
+            parent[x], parent[y] = pyp, pxp
+            kids[pxp] = [y if c == x else c for c in kids[pxp]]
+            kids[pyp] = [x if c == y else c for c in kids[pyp]]
+            tcnt[i], tcnt[j] = ci_new, cj_new
+            tsize[i], tsize[j] = si_new, sj_new
+            xs[px], ys[py] = y, x
+            exchanges.append((level_id, int(x), int(y)))
+            break
+
+  if mode == "leaves":
+    nodes = [sorted(_leaves_under(kids, n, int(t))) for t in top]
+    scan(nodes, 0)
+  else:
+    level = [[int(t)] for t in top]
+    level_id = 0
+    while True:
+      if fair_enough():
+        break
+      nxt = []
+      for nodes in level:
+        new = []
+        for u in nodes:
+          new.extend(kids[u] if u >= n else [u])
+        nxt.append(sorted(new, key=lambda v: low[v]))
+      level_id += 1
+      scan(nxt, level_id)
+      level = nxt
+      if all(u < n for nodes in level for u in nodes):
+        break
+  return parent, top, exchanges
+
+
+def _relabel(parent: np.ndarray, height: Optional[np.ndarray], n: int, k: int):
+  """Child-before-parent labels keeping the ``k - 1`` top merges last."""
+  m = parent.shape[0]
+  limit = n + (n - k)
+  kids = _children(parent, m)
+  key = np.zeros(m, np.int64)
+  depth = np.zeros(m, np.int64)
+  # Depth by walking up (binary trees of the paper's sizes).
+  for u in range(m):
+    d, v = 0, u
+    while parent[v] >= 0:
+      v = parent[v]
+      d += 1
+    depth[u] = d
+
+  def subtree_key(u):
+    best, stack = u, [u]
+    while stack:
+      v = stack.pop()
+      if v >= n:
+        best = max(best, v if v < limit else -1)
+        stack.extend(kids[v])
+    return best
+
+  lower = [u for u in range(n, limit)]
+  keys = {u: (subtree_key(u), -depth[u]) for u in lower}
+  order = sorted(lower, key=lambda u: keys[u]) + list(range(limit, m))
+  new_label = np.arange(m)
+  for pos, u in enumerate(order):
+    new_label[u] = n + pos
+  new_parent = np.full(m, -1, np.int64)
+  for u in range(m):
+    if parent[u] >= 0:
+      new_parent[new_label[u]] = new_label[parent[u]]
+  new_height = None
+  if height is not None:
+    new_height = np.zeros(m, np.asarray(height).dtype)
+    new_height[new_label] = np.asarray(height)
+  return new_parent, new_height
+
+
+def fp_hac(h: Hierarchy, colors, *, k: int, D=None, eps: float = math.inf,
+           mode: str = "levels", alpha: Optional[float] = None,
+           method: str = "average", num_colors=None) -> Hierarchy:
+  """Fair Post-HAC (Chhabra & Mohapatra Algorithm 2) on a binary hierarchy.
+
+  Args:
+    h: a binary :class:`Hierarchy` over ``n`` points (every internal node
+      two children; e.g. from :func:`fairhc_jax.linkage` or FHAC). Binarise a
+      non-binary tree first (e.g. ``from_linkage(to_linkage(h))``).
+    colors: ``int[n]`` groups in ``[0, num_colors)``.
+    k: the level with ``k`` clusters whose FC is lowered, ``1 <= k <= n``.
+    D: ``float[n, n]`` point distances; needed only when ``eps`` is finite.
+    eps: distance tolerance ``>= 0`` (``inf``: no distance test).
+    mode: ``"levels"`` (Algorithm 2) or ``"leaves"`` (Table 4: single points).
+    alpha: optional tolerance in ``[0, 1]`` for the early stop.
+    method: the linkage ``D`` between clusters for the distance test:
+      ``"average"``, ``"single"`` or ``"complete"``.
+    num_colors: ``c``; defaults to ``max(colors) + 1``.
+
+  Returns:
+    A binary :class:`Hierarchy` on the same points whose ``k``-level FC is
+    at most the input's (Theorem 4.1); heights move with their nodes.
+
+  Raises:
+    ValueError / TypeError: a non-binary or invalid tree, ``k`` outside
+      ``[1, n]``, bad colours, ``eps < 0``, ``D`` missing for a finite
+      ``eps``, unknown mode or method.
+  """
+  fn = "fp_hac"
+  h = check_hierarchy(fn, h)
+  parent = np.asarray(h.parent)
+  n = (parent.shape[0] + 1) // 2
+  if np.any(parent == -2):
+    _checks.fail(fn, "h", "be a binary tree (binarise it first, e.g. "
+                 "from_linkage(to_linkage(h)))", "a tree with free slots")
+  counts = np.bincount(parent[parent >= 0], minlength=parent.shape[0])
+  if np.any(counts[n:] != 2):
+    _checks.fail(fn, "h", "be a binary tree (binarise it first, e.g. "
+                 "from_linkage(to_linkage(h)))",
+                 f"an internal node with {int(counts[n:][counts[n:] != 2][0])} children")
+  if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
+    _checks.fail(fn, "k", f"be an integer in [1, {n}]", repr(k), TypeError)
+  if not 1 <= int(k) <= n:
+    _checks.fail(fn, "k", f"be in [1, n] = [1, {n}]", int(k))
+  col, c = _checks.check_colors(fn, "colors", colors, n, num_colors, batched=False)
+  _checks.check_choice(fn, "mode", mode, MODES)
+  _checks.check_choice(fn, "method", method, FP_METHODS)
+  try:
+    eps = float(eps)
+  except (TypeError, ValueError):
+    _checks.fail(fn, "eps", "be a number >= 0", repr(eps), TypeError)
+  if not eps >= 0:
+    _checks.fail(fn, "eps", "be >= 0", repr(eps))
+  if mode == "leaves":
+    eps = math.inf
+  Dn = None
+  if math.isfinite(eps):
+    if D is None:
+      _checks.fail(fn, "D", "be given when eps is finite", "None")
+    Dn = np.asarray(_checks.check_square_matrix(fn, "D", D), np.float64)
+    if Dn.shape[0] != n:
+      _checks.fail(fn, "D", f"be float[{n}, {n}]", f"shape {Dn.shape}")
+  if alpha is not None:
+    a = float(alpha)
+    if not 0 <= a <= 1:
+      _checks.fail(fn, "alpha", "be in [0, 1]", repr(alpha))
+  new_parent, _, _ = fp_hac_host(parent, np.asarray(col), k=int(k), num_colors=c,
+                                 D=Dn, eps=eps, mode=mode, alpha=alpha,
+                                 method=method)
+  height = None if h.height is None else np.asarray(h.height)
+  p2, h2 = _relabel(new_parent, height, n, int(k))
+  return Hierarchy(parent=jnp.asarray(p2, jnp.int32),
+                   height=None if h2 is None else jnp.asarray(h2))

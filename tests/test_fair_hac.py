@@ -1,0 +1,210 @@
+"""FHAC (Chhabra & Mohapatra Algorithm 1) against a literal NumPy transcription."""
+
+import numpy as np
+import pytest
+import jax
+import jax.numpy as jnp
+
+from fairhc_jax import linkage, validate
+from fairhc_jax.fairness import fairness_cost, hierarchical_fairness_cost
+from fairhc_jax.algorithms import fair_hac as F
+from fairhc_jax.algorithms.fair_hac import FHACParams, fhac, fhac_costs
+
+from fhac_reference import fhac_literal
+
+METHODS = ("average", "single", "complete", "weighted", "ward")
+
+
+def _points(rng, n, dim=3):
+  x = rng.normal(size=(n, dim))
+  return np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+
+
+def _random_case(rng, n=11, c=3):
+  # Fixed shapes (one compilation per test); the colouring may use fewer
+  # than c colours (an absent colour is satisfied by every cluster).
+  D = _points(rng, n)
+  col = rng.integers(0, int(rng.integers(1, c + 1)), n)
+  k = int(rng.integers(1, n + 1))
+  # Tolerances of the order of the shares' spread, slack of the order of the
+  # distances: the fair rule departs from vanilla HAC in most cases.
+  prm = (rng.uniform(0, 0.4), rng.uniform(0, 0.08), rng.uniform(0, 1.5),
+         rng.uniform(0, 0.3))
+  return n, c, D, col, k, prm
+
+
+def _assert_same(h, parent, height):
+  np.testing.assert_array_equal(np.asarray(h.parent), parent)
+  np.testing.assert_allclose(np.asarray(h.height), height, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("rule", F.RULES)
+def test_matches_literal_transcription(method, rule):
+  rng = np.random.default_rng(METHODS.index(method) + 10 * F.RULES.index(rule))
+  departs = 0
+  with jax.enable_x64(True):
+    for _ in range(12):
+      n, c, D, col, k, prm = _random_case(rng)
+      parent, height, _ = fhac_literal(D, col, prm, k, method, num_colors=c, rule=rule)
+      h = fhac(D, col, FHACParams(*prm), k=k, method=method, rule=rule, num_colors=c)
+      _assert_same(h, parent, height)
+      validate(h)
+      van = np.asarray(linkage(D, method).parent)
+      departs += not np.array_equal(van, parent)
+  assert departs >= 2   # the cases exercise the fair rule, not vanilla HAC
+
+
+def test_literal_long_chains_and_many_groups():
+  """Large slack (long replacement chains), 1-5 groups, n up to 40."""
+  rng = np.random.default_rng(7)
+  with jax.enable_x64(True):
+    for trial in range(4):
+      n, c = 32, 5
+      D = _points(rng, n)
+      col = rng.integers(0, 1 + trial, n)   # 1 to 4 colours present of 5
+      prm = (rng.uniform(0, 0.2), rng.uniform(0, 0.02), rng.uniform(1, 4),
+             rng.uniform(0, 0.1))
+      for method in ("average", "complete"):
+        parent, height, _ = fhac_literal(D, col, prm, 3, method, num_colors=c)
+        h = fhac(D, col, FHACParams(*prm), k=3, method=method, num_colors=c)
+        _assert_same(h, parent, height)
+
+
+def test_literal_float32_matches_transcription_in_float32():
+  rng = np.random.default_rng(3)
+  for _ in range(4):
+    n, c, D, col, k, prm = _random_case(rng, 14)
+    D32 = D.astype(np.float32)
+    parent, height, _ = fhac_literal(D32.astype(np.float64), col, prm, k, "single",
+                                     num_colors=c, dtype=np.float32)
+    h = fhac(D32, col, FHACParams(*prm), k=k, method="single", num_colors=c)
+    np.testing.assert_array_equal(np.asarray(h.parent), parent)
+    assert h.height.dtype == jnp.float32
+
+
+def test_ties_follow_scan_order():
+  """Integer distances (many ties): single/complete are exact, so the scan's
+  strict '<' and row-major order decide, as in the transcription."""
+  rng = np.random.default_rng(11)
+  for _ in range(5):
+    n = 10
+    x = rng.integers(0, 4, size=(n, 2)).astype(float)
+    D = np.abs(x[:, None] - x[None]).sum(-1)   # L1 distances on a grid: ties
+    col = rng.integers(0, 2, n)
+    for method in ("single", "complete"):
+      for prm in [(0.1, 0.02, 0.0, 0.0), (0.0, 0.05, 1.0, 0.25), (1.0, 0.0, 0.0, 0.0)]:
+        parent, height, _ = fhac_literal(D, col, prm, 2, method, num_colors=2)
+        h = fhac(D, col, FHACParams(*prm), k=2, method=method, num_colors=2)
+        _assert_same(h, parent, height)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_vanilla_parameters_equal_linkage_exactly(method):
+  rng = np.random.default_rng(5)
+  for x64 in (False, True):
+    with jax.enable_x64(x64):
+      D = _points(rng, 24).astype(np.float64 if x64 else np.float32)
+      col = rng.integers(0, 3, 24)
+      ref = linkage(D, method)
+      for rule in F.RULES:
+        for theta1 in (0.0, 0.37):
+          h = fhac(D, col, FHACParams(1.0, theta1, 0.0, 0.0), k=4, method=method,
+                   rule=rule)
+          np.testing.assert_array_equal(np.asarray(h.parent), np.asarray(ref.parent))
+          np.testing.assert_array_equal(np.asarray(h.height), np.asarray(ref.height))
+
+
+def test_corner_cases():
+  with jax.enable_x64(True):
+    h = fhac(np.zeros((1, 1)), [0], FHACParams(0, 0, 0, 0), k=1)
+    np.testing.assert_array_equal(np.asarray(h.parent), [-1])
+    D = np.array([[0.0, 2.0], [2.0, 0.0]])
+    for k in (1, 2):
+      h = fhac(D, [0, 1], FHACParams(0, 0, 0, 0), k=k)
+      np.testing.assert_array_equal(np.asarray(h.parent), [2, 2, -1])
+      assert float(h.height[2]) == 2.0
+    rng = np.random.default_rng(0)
+    D = _points(rng, 9)
+    for col in (np.zeros(9, int), rng.integers(0, 2, 9)):   # one colour / two
+      for k in (1, 9):
+        prm = (0.05, 0.01, 0.3, 0.1)
+        parent, height, _ = fhac_literal(D, col, prm, k, "average")
+        _assert_same(fhac(D, col, FHACParams(*prm), k=k), parent, height)
+
+
+def test_costs_equal_fairness_module():
+  rng = np.random.default_rng(2)
+  with jax.enable_x64(True):
+    for _ in range(5):
+      n, c, D, col, k, prm = _random_case(rng, 17)
+      for rule in F.RULES:
+        out = fhac_costs(D, col, FHACParams(*prm), k=k, rule=rule, num_colors=c)
+        fc = float(fairness_cost(out.hierarchy, col, k, c))
+        hfc = float(hierarchical_fairness_cost(out.hierarchy, col, c))
+        assert abs(float(out.fc) - fc) <= 1e-9 * max(1, fc)
+        assert abs(float(out.hfc) - hfc) <= 1e-9 * max(1, hfc)
+
+
+def test_batched_parameters_equal_a_loop():
+  rng = np.random.default_rng(4)
+  D = _points(rng, 16).astype(np.float32)
+  col = rng.integers(0, 3, 16)
+  a0 = rng.uniform(0, 0.3, 5)
+  t1 = rng.uniform(0, 0.05, 5)
+  b0 = rng.uniform(0, 1, 5)
+  for rule in F.RULES:
+    hb = fhac(D, col, FHACParams(a0, t1, b0, 0.05), k=4, rule=rule)
+    assert hb.parent.shape == (5, 31)
+    for b in range(5):
+      h = fhac(D, col, FHACParams(a0[b], t1[b], b0[b], 0.05), k=4, rule=rule)
+      np.testing.assert_array_equal(np.asarray(hb.parent[b]), np.asarray(h.parent))
+      np.testing.assert_array_equal(np.asarray(hb.height[b]), np.asarray(h.height))
+
+
+def test_no_recompilation_across_parameters_and_k():
+  rng = np.random.default_rng(6)
+  D = _points(rng, 12).astype(np.float32)
+  col = rng.integers(0, 2, 12)
+  for kern in (F.fhac_kernel, F.fhac_batch_kernel):
+    kern.clear_cache()
+  for prm, k in [((0.1, 0.01, 0.2, 0.0), 2), ((0.5, 0.0, 1.0, 0.3), 5),
+                 ((1.0, 2.0, 0.0, 0.0), 1)]:
+    fhac(D, col, FHACParams(*prm), k=k)
+    fhac(D, col, FHACParams(*[np.full(3, v) for v in prm]), k=k)
+  assert F.fhac_kernel._cache_size() == 1
+  assert F.fhac_batch_kernel._cache_size() == 1
+
+
+def test_bad_input():
+  D = _points(np.random.default_rng(0), 5)
+  col = [0, 1, 0, 1, 0]
+  ok = FHACParams(0.1, 0.0, 0.0, 0.0)
+  with pytest.raises(ValueError, match=r"fhac: k must be in \[1, n\] = \[1, 5\], got 6"):
+    fhac(D, col, ok, k=6)
+  with pytest.raises(ValueError, match="fhac: k must"):
+    fhac(D, col, ok, k=0)
+  with pytest.raises(TypeError, match="fhac: k must be an integer"):
+    fhac(D, col, ok, k=2.5)
+  with pytest.raises(ValueError, match="fhac: params.beta0 must be non-negative"):
+    fhac(D, col, FHACParams(0.1, 0.0, -1.0, 0.0), k=2)
+  with pytest.raises(ValueError, match="fhac: params.theta1 must be finite"):
+    fhac(D, col, FHACParams(0.1, np.inf, 0.0, 0.0), k=2)
+  with pytest.raises(ValueError, match="fhac: params.alpha0 must be finite"):
+    fhac(D, col, FHACParams(np.nan, 0.0, 0.0, 0.0), k=2)
+  with pytest.raises(ValueError, match="fhac: method must be one of"):
+    fhac(D, col, ok, k=2, method="centroid")
+  with pytest.raises(ValueError, match="fhac: rule must be one of"):
+    fhac(D, col, ok, k=2, rule="fast")
+  with pytest.raises(ValueError, match=r"fhac: colors must hold colours in \[0, 2\), got colour 2"):
+    fhac(D, [0, 1, 2, 1, 0], ok, k=2, num_colors=2)
+  with pytest.raises(ValueError, match=r"fhac: colors must hold colours in \[0, 3\), got colour -1"):
+    fhac(D, [0, 1, -1, 1, 0], ok, k=2, num_colors=3)
+  with pytest.raises(ValueError, match="fhac: colors must have one colour per leaf"):
+    fhac(D, [0, 1, 0], ok, k=2)
+  with pytest.raises(ValueError, match="fhac: params must have fields of one batch length"):
+    fhac(D, col, FHACParams(np.zeros(2), np.zeros(3), 0.0, 0.0), k=2)
+  with pytest.raises(TypeError, match="fhac: params must be FHACParams"):
+    fhac(D, col, {"alpha0": 1}, k=2)
+  with pytest.raises(ValueError, match="fhac: D must be symmetric"):
+    fhac(D + np.triu(np.ones((5, 5)), 1), col, ok, k=2)

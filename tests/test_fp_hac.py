@@ -1,0 +1,144 @@
+"""FP-HAC (Chhabra & Mohapatra Algorithm 2): toy examples, Theorem 4.1, validity."""
+
+import math
+
+import numpy as np
+import pytest
+import jax.numpy as jnp
+
+from fairhc_jax import linkage, validate
+from fairhc_jax.fairness import fairness_cost
+from fairhc_jax.hierarchy import Hierarchy, leaf_sets
+from fairhc_jax.algorithms.fp_hac import fp_hac, fp_hac_host
+
+
+def _tree(parent):
+  return Hierarchy(parent=jnp.asarray(parent, jnp.int32), height=None)
+
+
+def _fc_np(parent, colors, k):
+  """FC at level k by brute force: the clusters alive after n - k merges."""
+  parent = np.asarray(parent)
+  n = (len(parent) + 1) // 2
+  c = int(np.max(colors)) + 1
+  phi = np.bincount(colors, minlength=c) / n
+  limit = 2 * n - k
+  kids = {}
+  for ch, p in enumerate(parent):
+    kids.setdefault(int(p), []).append(ch)
+  total = 0.0
+  for u in range(limit):
+    if parent[u] < 0 or parent[u] >= limit:
+      leaves, st = [], [u]
+      while st:
+        v = st.pop()
+        if v < n:
+          leaves.append(v)
+        else:
+          st.extend(kids[v])
+      delta = np.bincount(np.asarray(colors)[leaves], minlength=c) / len(leaves)
+      total += np.abs(delta - phi).sum()
+  return total
+
+
+def test_toy_example_1():
+  """Section 4.1.1: 8 points, k = 2; the subtrees c3 and c6 are exchanged."""
+  # c3 = 8 = {n1, n2}, c4 = 9 = {n3, n4}, c5 = 10 = {n5, n6}, c6 = 11 = {n7, n8}.
+  parent = [8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, -1]
+  colors = np.array([1, 0, 1, 1, 1, 0, 0, 0])
+  _, top, ex = fp_hac_host(np.array(parent), colors, k=2, num_colors=2)
+  assert ex == [(1, 8, 11)]
+  g = fp_hac(_tree(parent), colors, k=2)
+  validate(g)
+  assert _fc_np(parent, colors, 2) == pytest.approx(1.0)
+  assert float(fairness_cost(g, colors, 2)) == pytest.approx(0.0, abs=1e-7)
+  sets = sorted(sorted(s) for s in leaf_sets(g) if len(s) == 4)
+  assert sets == [[0, 1, 4, 5], [2, 3, 6, 7]]
+
+
+def test_toy_example_2():
+  """Section 4.1.2: 16 points, 4 groups, k = 4, each top cluster one group.
+
+  The result is perfectly fair (FC 0), as in the paper. The paper's figure
+  shows the subtree exchanges c7 <-> c9 and c11 <-> c13 at l = 3, but under
+  its own rule (a majority of groups must improve for both clusters) they
+  are rejected: only group 1 improves for c3 (group 2 ties at 0.25, groups 3
+  and 4 stay at 0). So all exchanges happen at the leaves (six of them).
+  """
+  parent = np.full(31, -1)
+  for t in range(8):
+    parent[2 * t] = parent[2 * t + 1] = 16 + t
+  for t in range(4):
+    parent[16 + 2 * t] = parent[17 + 2 * t] = 24 + t
+  parent[24] = parent[25] = 28
+  parent[26] = parent[27] = 29
+  parent[28] = parent[29] = 30
+  colors = np.repeat(np.arange(4), 4)
+  _, _, ex = fp_hac_host(parent, colors, k=4, num_colors=4)
+  assert all(level == 2 for level, _, _ in ex) and len(ex) == 6
+  g = fp_hac(_tree(parent), colors, k=4)
+  validate(g)
+  assert _fc_np(parent, colors, 4) == pytest.approx(6.0)
+  assert float(fairness_cost(g, colors, 4)) == pytest.approx(0.0, abs=1e-6)
+  # The leaves mode reaches the same fair 4-level here.
+  g2 = fp_hac(_tree(parent), colors, k=4, mode="leaves")
+  assert float(fairness_cost(g2, colors, 4)) == pytest.approx(0.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["levels", "leaves"])
+def test_theorem_4_1_and_validity(mode):
+  """FC at level k never rises; every output is a valid binary tree on all points."""
+  rng = np.random.default_rng(0 if mode == "levels" else 1)
+  lowered = 0
+  for trial in range(12):
+    n = 40
+    x = rng.normal(size=(n, 2))
+    D = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    c = 2 + trial % 3
+    colors = rng.integers(0, c, n)
+    colors[:c] = np.arange(c)
+    method = ("average", "single", "complete")[trial % 3]
+    h = linkage(D, method)
+    k = int(rng.integers(2, 7))
+    eps = math.inf if trial % 2 == 0 else float(np.median(D)) * 0.5
+    g = fp_hac(h, colors, k=k, D=D, eps=eps, mode=mode, method=method)
+    validate(g)
+    assert any(sorted(s) == list(range(n)) for s in leaf_sets(g))   # all points
+    assert np.all(np.bincount(np.asarray(g.parent)[np.asarray(g.parent) >= 0]) [n:] == 2)
+    before = _fc_np(np.asarray(h.parent), colors, k)
+    after = _fc_np(np.asarray(g.parent), colors, k)
+    assert after <= before + 1e-12
+    assert float(fairness_cost(g, colors, k)) == pytest.approx(after, abs=1e-5)
+    lowered += after < before - 1e-9
+  assert lowered >= 4
+
+
+def test_alpha_stops_early():
+  rng = np.random.default_rng(3)
+  x = rng.normal(size=(30, 2))
+  D = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+  colors = (x[:, 0] > 0).astype(int)
+  h = linkage(D)
+  p_all, _, ex_all = fp_hac_host(np.asarray(h.parent), colors, k=3, num_colors=2)
+  _, _, ex_one = fp_hac_host(np.asarray(h.parent), colors, k=3, num_colors=2, alpha=1.0)
+  assert ex_one == []          # every cluster is within 1 of phi: nothing to do
+  assert len(ex_all) > 0
+
+
+def test_bad_input():
+  D = np.ones((4, 4)) - np.eye(4)
+  h = linkage(D)
+  col = [0, 1, 0, 1]
+  with pytest.raises(ValueError, match=r"fp_hac: k must be in \[1, n\] = \[1, 4\], got 5"):
+    fp_hac(h, col, k=5)
+  with pytest.raises(ValueError, match="fp_hac: eps must be >= 0, got -1"):
+    fp_hac(h, col, k=2, D=D, eps=-1.0)
+  with pytest.raises(ValueError, match="fp_hac: D must be given when eps is finite"):
+    fp_hac(h, col, k=2, eps=1.0)
+  with pytest.raises(ValueError, match="fp_hac: mode must be one of"):
+    fp_hac(h, col, k=2, mode="points")
+  with pytest.raises(ValueError, match=r"fp_hac: colors must hold colours in \[0, 2\), got colour 2"):
+    fp_hac(h, [0, 1, 2, 0], k=2, num_colors=2)
+  star = Hierarchy(parent=jnp.asarray([4, 4, 4, 4, -1, -2, -2], jnp.int32), height=None)
+  with pytest.raises(ValueError, match="fp_hac: h must be a binary tree"):
+    fp_hac(star, col, k=2)
