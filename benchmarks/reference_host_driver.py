@@ -1,4 +1,14 @@
-"""Knittel et al. (ICML 2023): fair, relatively balanced hierarchies from any hierarchy.
+"""REFERENCE ONLY: the host-side driver of the Knittel et al. reductions as it was
+before they became one jitted program (fairhc_jax/algorithms/reductions.py).
+
+Kept for benchmarks/bench_reductions.py (timing the old against the new) and
+as the record of tests/data/knittel_reference.npz. Changes from the original:
+the operator kernels now take and return a Hierarchy (wrapped below), and the
+eps reader is balance.read_eps. Do not use it in library code.
+
+Original docstring:
+
+Knittel et al. (ICML 2023): fair, relatively balanced hierarchies from any hierarchy.
 
 Four algorithms, each taking any valid binary :class:`Hierarchy` (average
 linkage, say) and returning the modified hierarchy plus a record of the
@@ -48,7 +58,7 @@ import numpy as np
 from fairhc_jax import _checks
 from fairhc_jax import hierarchy as hier
 from fairhc_jax import operators as ops
-from fairhc_jax.balance import as_fraction
+from fairhc_jax.balance import read_eps as as_fraction
 from fairhc_jax.hierarchy import UNUSED, Hierarchy
 
 __all__ = ["OperatorStep", "ReductionResult", "rebalance_tree",
@@ -179,7 +189,7 @@ def _rebalance_pass(st: _State):
     need = st.parent[x] != items
     if need.any():
       u, v = items[need], x[need]
-      new = ops.rebalance_kernel(jnp.asarray(st.parent), _pad(u, st.n), _pad(v, st.n))
+      new = ops.rebalance_kernel(Hierarchy(parent=jnp.asarray(st.parent)), _pad(u, st.n), _pad(v, st.n)).parent
       st.apply("tree_rebalance", level, new, u.size, st.size[v])
     level += 1
 
@@ -214,7 +224,7 @@ def _refine_pass(st: _State, eps: Fraction):
       while act.any():
         y[act] = st.heavy[y[act]]
         act = st.size[y] > 2 * t
-      new = ops.move_kernel(jnp.asarray(st.parent), _pad(v, st.n), _pad(y, st.n))
+      new = ops.move_kernel(Hierarchy(parent=jnp.asarray(st.parent)), _pad(v, st.n), _pad(y, st.n)).parent
       st.apply("subtree_move", level, new, v.size, t)
     else:  # pragma: no cover - the loop always terminates earlier
       raise RuntimeError("refine_rebalance_tree: refinement did not converge")
@@ -225,7 +235,7 @@ def _abstract(st: _State, a: int, b: int):
   mask = st.internal & (st.depth > a) & (st.depth < b) & (st.parent >= 0)
   count = int(mask.sum())
   if count:
-    new = ops.level_kernel(jnp.asarray(st.parent), jnp.int32(a), jnp.int32(b))
+    new = ops.level_kernel(Hierarchy(parent=jnp.asarray(st.parent)), jnp.int32(a), jnp.int32(b)).parent
     st.apply("level_abstraction", a, new, 1, [count])
 
 
@@ -481,7 +491,7 @@ def fair_hc(tree: Hierarchy, colors, *, h: int, k: int, eps,
       # padding to n rows compiles the fold kernel once per (n, h, k).
       padded = np.full((st.n, h // k), -1, np.int32)
       padded[: groups.shape[0]] = groups
-      new = ops.fold_kernel(jnp.asarray(st.parent), jnp.asarray(padded), h)
+      new = ops.fold_kernel(Hierarchy(parent=jnp.asarray(st.parent)), jnp.asarray(padded), h).parent
       st.apply("tree_fold", level, new, groups.shape[0],
                st.size[groups].sum(axis=1))
     level += 1

@@ -19,10 +19,13 @@ keeping its leaf set (the paper's Definitions 3.4-3.7):
 
 Each operator is a handful of index writes (a scatter with a fixed number of
 entries, masked writes going to a dummy slot) or a contraction by a mask
-(pointer jumping), compiled once per ``n``; the public functions validate in
-Python and then call the jitted kernels. The kernels take many disjoint
-applications at once (``int32[B]`` arguments padded with ``-1``), which the
-level-synchronous algorithms in :mod:`fairhc_jax.algorithms.reductions` use.
+(pointer jumping, a rolled ``fori_loop``), compiled once per ``n``; the
+public functions validate in Python and then call the raw kernels
+(``*_kernel``: a :class:`Hierarchy` first, no checks, jit/vmap safe, only
+``h.parent`` read, so a tree with and without heights shares one compiled
+program). The kernels take many disjoint applications at once (``int32[B]``
+arguments padded with ``-1``), which the jitted programs in
+:mod:`fairhc_jax.algorithms.reductions` use.
 Operators create parents with small indices, so the public functions end
 with :func:`~fairhc_jax.hierarchy.postorder_compact`: internal nodes are
 relabelled (leaves keep their labels) and callers should refer to clusters
@@ -395,11 +398,15 @@ def fold_kernel(h: Hierarchy, groups, max_internal_children: int) -> Hierarchy:
   return _tree(_fold(h.parent, groups, max_internal_children))
 
 
-@jax.jit
-def _min_leaf(parent):
-  r = hier.leaf_ranges(_tree(parent))
+def min_leaf_from_ranges(r: hier.LeafRanges) -> jax.Array:
+  """``int32[m]``: the smallest leaf of each node from its :class:`LeafRanges`."""
   tbl = _range_table(r.order, jnp.minimum)
   return _range_query(tbl, r.start, jnp.maximum(r.stop, r.start + 1), jnp.minimum)
+
+
+@jax.jit
+def _min_leaf(parent):
+  return min_leaf_from_ranges(hier.leaf_ranges(_tree(parent)))
 
 
 def min_leaf_kernel(h: Hierarchy) -> jax.Array:
