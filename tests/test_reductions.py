@@ -370,7 +370,12 @@ def fold_oracle_top(base, colors, h, g):
 FAIR_N = 97
 
 
-@pytest.mark.parametrize("h,k,num_colors", [(2, 2, 3), (4, 2, 2), (8, 4, 3), (8, 2, 2)])
+# Each (num_sorted, num_folds, num_colors) is its own compiled program (about
+# 20-140 s of XLA:CPU compile on the shared 2-core machine): two run by
+# default (two colours; three colours with num_folds > 2), two with --runslow.
+@pytest.mark.parametrize("h,k,num_colors", [
+    pytest.param(2, 2, 3, marks=pytest.mark.slow), (4, 2, 2), (8, 4, 3),
+    pytest.param(8, 2, 2, marks=pytest.mark.slow)])
 def test_fair_hc_top_level_matches_oracle(h, k, num_colors):
   rng = np.random.default_rng(h * 10 + k)
   eps = Fraction(1, 16)
@@ -474,8 +479,11 @@ def test_fair_hc_old_keywords_warn_and_agree():
   tree = random_tree(rng, FAIR_N, skew=0.3)
   colors = (rng.random(FAIR_N) < 0.3).astype(int)
   new = R.fair_hc(tree, colors, Fraction(1, 16), num_sorted=4, num_folds=2)
-  with pytest.warns(DeprecationWarning, match="num_sorted="):
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
     old = R.fair_hc(tree, colors, h=4, k=2, eps=Fraction(1, 16))
+  msgs = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+  assert any("num_sorted=" in m for m in msgs) and any("num_folds=" in m for m in msgs)
   np.testing.assert_array_equal(np.asarray(old.hierarchy.parent), np.asarray(new.hierarchy.parent))
   with pytest.warns(DeprecationWarning, match="tree="):
     R.fair_hc(tree=tree, colors=colors, eps=Fraction(1, 16), num_sorted=4, num_folds=2)
@@ -485,6 +493,7 @@ def test_fair_hc_old_keywords_warn_and_agree():
       R.fair_hc(tree, colors, Fraction(1, 16), num_sorted=4, num_folds=2, k=2)
 
 
+@pytest.mark.slow  # its own compiled program (track_cost is static)
 def test_track_cost_reports_costs():
   rng = np.random.default_rng(1)
   tree = random_tree(rng, N, skew=0.8)
@@ -641,6 +650,15 @@ def test_fair_hc_compiles_once_with_and_without_heights():
   assert R._program._cache_size() == 1
   R.fair_hc(b, colors, Fraction(1, 8), num_sorted=4, num_folds=2, min_cluster_size=3)
   assert R._program._cache_size() == 1
+
+
+@pytest.mark.slow  # x64 compiles every program again
+def test_fair_hc_same_tree_under_x64():
+  # The saved reference (32-bit run of the host driver) again, with x64 on.
+  sel = lambda i, c: (c[0] == "fair" and c[1] == 48 and c[4].get("h") == 4
+                      and c[4].get("c") == 3)
+  with jax.enable_x64(True):
+    assert _replay(sel) == 3
 
 
 @pytest.mark.slow
