@@ -330,33 +330,43 @@ def _rebalance_pass(parent, log, track_cost: bool):
   return parent, log
 
 
+def _violations(v: _Views, a, b):
+  """``bool[m]``: internal ``P`` with ``a |P| >= b`` and larger child above ``(1/2 + a/b)|P|``."""
+  big_p = v.size
+  large = ~_gt64(_mul64(jnp.broadcast_to(b, big_p.shape), jnp.ones_like(big_p)),
+                 _mul64(jnp.broadcast_to(a, big_p.shape), big_p))  # a |P| >= b
+  uneven = _gt64(_mul64(jnp.broadcast_to(2 * b, big_p.shape), v.size[v.heavy]),
+                 _mul64(jnp.broadcast_to(b + 2 * a, big_p.shape), big_p))
+  return v.internal & large & uneven
+
+
 def _refine_pass(parent, log, eps_num, eps_den, track_cost: bool):
   """Algorithm 2 after Algorithm 1: subtree moves until every depth is eps-balanced.
 
-  Each iteration either applies one round of moves at the current depth (to
-  every node still violating) or, when none violates, goes one depth down.
-  A depth gets at most ``n + 1`` rounds (each round shrinks every violating
-  ``|R|``); ``converged`` says that bound was never hit.
+  Each iteration applies one round of moves (to every node still violating)
+  at the shallowest violating depth at or below the current one: depths
+  with nothing to do are skipped without recomputing the views (a round
+  only changes the subtrees of its depth's nodes). A depth gets at most
+  ``n + 1`` rounds (each round shrinks every violating ``|R|``);
+  ``converged`` says that bound was never hit.
   """
   n = (parent.shape[0] + 1) // 2
   a = jnp.asarray(eps_num, jnp.int32)
   b = jnp.asarray(eps_den, jnp.int32)
+  never = jnp.iinfo(jnp.int32).max
 
   def body(carry):
     parent, level, rounds, log, _, ok = carry
     v = _views(parent)
-    items = _frontier(v.internal & (v.depth == level), n)
+    bad = _violations(v, a, b) & (v.depth >= level)
+    lvl = jnp.min(jnp.where(bad, v.depth, never))
+    items = _frontier(v.internal & (v.depth == lvl), n)
     valid = items >= 0
     it = jnp.maximum(items, 0)
+    viol = valid & bad[it]
     big_p = v.size[it]
     r_child = v.heavy[it]
     l_child = v.light[it]
-    large = ~_gt64(_mul64(jnp.broadcast_to(b, big_p.shape), jnp.ones_like(big_p)),
-                   _mul64(jnp.broadcast_to(a, big_p.shape), big_p))  # a |P| >= b
-    uneven = _gt64(_mul64(jnp.broadcast_to(2 * b, big_p.shape), v.size[r_child]),
-                   _mul64(jnp.broadcast_to(b + 2 * a, big_p.shape), big_p))
-    viol = valid & large & uneven
-    any_viol = jnp.any(viol)
     slack2 = 2 * v.size[r_child] - big_p  # a moved size t needs 2 t <= slack2
     x = _walk(r_child, lambda x: viol & v.internal[x] & (2 * v.size[v.light[x]] > slack2),
               lambda x: v.heavy[x])
@@ -365,11 +375,10 @@ def _refine_pass(parent, log, eps_num, eps_den, track_cost: bool):
     y = _walk(l_child, lambda y: viol & (v.size[y] > 2 * t), lambda y: v.heavy[y])
     op = lambda p: ops.move_kernel(
         Hierarchy(parent=p), jnp.where(viol, vv, -1), jnp.where(viol, y, -1)).parent
-    parent, log = _apply(log, parent, _MOVE, level, viol, t, op, track_cost)
-    stuck = rounds > n
-    advance = ~any_viol | stuck
-    return (parent, jnp.where(advance, level + 1, level), jnp.where(advance, 0, rounds + 1),
-            log, jnp.any(valid), ok & ~stuck)
+    parent, log = _apply(log, parent, _MOVE, lvl, viol, t, op, track_cost)
+    rounds = jnp.where(lvl == level, rounds + 1, 1)
+    stuck = rounds > n + 1
+    return (parent, jnp.where(stuck, lvl + 1, lvl), rounds, log, jnp.any(bad), ok & ~stuck)
 
   init = (parent, jnp.int32(0), jnp.int32(0), log, jnp.bool_(True), jnp.bool_(True))
   parent, _, _, log, _, ok = jax.lax.while_loop(lambda c: c[4], body, init)
