@@ -20,8 +20,14 @@ these includes the previous ones). The goal: FairHC in total (all operators)
 cheaper than building the average-linkage input. Ratio column = step time /
 our linkage time.
 
+Part 3, the jitted programs against the host-side driver they replaced
+(benchmarks/reference_host_driver.py): Census, n = 4,000 and the whole
+30,162, then ``jax.vmap`` of ``fair_hc_kernel`` over 8 trees against a loop
+(outputs asserted equal).
+
 Usage:
-  python benchmarks/bench_reductions.py                 # both parts, default sizes
+  python benchmarks/bench_reductions.py                 # all parts, default sizes
+  python benchmarks/bench_reductions.py --part driver   # jitted vs host driver
   python benchmarks/bench_reductions.py --reps 2 --scale 4096   # quick
   python benchmarks/bench_reductions.py --part paper --figure out.png
 """
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from fractions import Fraction
 import pathlib
 import time
 
@@ -108,7 +115,7 @@ def paper_part(reps: int, n: int, sweep, figure: str | None):
       for setting in sweep:
         h, k, eps = setting
         try:
-          out, _ = red.fair_hc(tree, cols, h=h, k=k, eps=eps)
+          out, _ = red.fair_hc(tree, cols, eps, num_sorted=h, num_folds=k)
         except ValueError as e:  # tree too shallow for h
           print(f"  {name} rep {rep} {setting}: skipped ({e})")
           continue
@@ -116,7 +123,7 @@ def paper_part(reps: int, n: int, sweep, figure: str | None):
         assert out.num_leaves == n
         ratio[setting].append(float(dasgupta_cost(out, s)) / c_in)
         if rep == 0 and setting == sweep[0]:
-          _, steps = red.fair_hc(tree, cols, h=h, k=k, eps=eps, track_cost=True)
+          _, steps = red.fair_hc(tree, cols, eps, num_sorted=h, num_folds=k, track_cost=True)
           worst = {}
           for st in steps:
             worst[st.operator] = max(worst.get(st.operator, 0.0), st.cost)
@@ -209,7 +216,7 @@ def scale_part(sizes, h, k, eps, repeat):
         ("RebalanceTree", lambda: red.rebalance_tree(tree).hierarchy.parent),
         ("RefineRebalanceTree", lambda: red.refine_rebalance_tree(tree, eps).hierarchy.parent),
         ("FairHC (all operators)",
-         lambda: red.fair_hc(tree, cols, h=h, k=k, eps=eps).hierarchy.parent),
+         lambda: red.fair_hc(tree, cols, eps, num_sorted=h, num_folds=k).hierarchy.parent),
     ]
     rows = [("pairwise distances", w_d, f_d - w_d), ("average linkage (ours)", w_l, f_l - w_l)]
     if peer_name:
@@ -217,19 +224,91 @@ def scale_part(sizes, h, k, eps, repeat):
     for name, fn in steps:
       f, w, _ = timed(fn, repeat=repeat)
       rows.append((name, w, f - w))
-    out, _ = red.fair_hc(tree, cols, h=h, k=k, eps=eps)
+    out, _ = red.fair_hc(tree, cols, eps, num_sorted=h, num_folds=k)
     hier.validate(out)
     assert out.num_leaves == n
     for name, w, c in rows:
       print(f"{n:6d} {name:<34} {w:8.3f} {c:9.3f} {w / w_l:9.3f}")
 
 
+def _best(fn, repeat):
+  """(first call s, median warm s, result) with block_until_ready."""
+  return timed(fn, repeat=repeat)
+
+
+def driver_part(sizes, repeat, vmap_n, batch):
+  """The jitted reductions against the host-side driver they replaced."""
+  import functools
+  import sys
+  sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+  import reference_host_driver as old
+  ds = load("census")
+  h, k, eps = 8, 2, Fraction(1, 8)
+  print(f"\njitted program vs host-side driver (benchmarks/reference_host_driver.py): "
+        f"Census (race), average linkage (fairhc_jax.linkage), FairHC num_sorted={h} "
+        f"num_folds={k} eps={eps}; warm medians of {repeat}, block_until_ready; "
+        "compile = first call - warm")
+  print(f"{'n':>6} {'algorithm':<24} {'driver':<10} {'warm s':>8} {'compile s':>9} {'old/new':>8}")
+  for n in sizes:
+    if n >= ds.colors.size:
+      idx = np.arange(ds.colors.size)
+    else:
+      idx = datasets.proportional_subsample(jax.random.key(0), ds.colors, n)
+    n = idx.size
+    x, cols = prepare(ds, idx)
+    d = pairwise_distances(x)
+    t0 = time.perf_counter()
+    tree = jax.block_until_ready(linkage(d, "average"))
+    print(f"{n:6d} (average linkage: {time.perf_counter() - t0:.1f} s, first call)")
+    del d
+    algos = [
+        ("rebalance_tree", lambda m: m.rebalance_tree(tree)),
+        ("refine_rebalance_tree", lambda m: m.refine_rebalance_tree(tree, eps)),
+        ("fair_hc", lambda m: (m.fair_hc(tree, cols, eps, num_sorted=h, num_folds=k)
+                               if m is red else m.fair_hc(tree, cols, h=h, k=k, eps=eps))),
+    ]
+    for name, fn in algos:
+      f_new, w_new, r_new = timed(lambda: fn(red).hierarchy.parent, repeat=repeat)
+      f_old, w_old, r_old = timed(lambda: fn(old).hierarchy.parent, repeat=repeat)
+      assert np.array_equal(np.asarray(r_new), np.asarray(r_old)), name
+      print(f"{n:6d} {name:<24} {'jitted':<10} {w_new:8.3f} {f_new - w_new:9.3f} {w_old / w_new:8.2f}")
+      print(f"{n:6d} {name:<24} {'host':<10} {w_old:8.3f} {f_old - w_old:9.3f}")
+  # vmap over a batch of trees against a loop (same programs, same outputs)
+  trees, colours = [], []
+  for b in range(batch):
+    idx = datasets.proportional_subsample(jax.random.key(100 + b), ds.colors, vmap_n)
+    x, cols = prepare(ds, idx)
+    trees.append(linkage(pairwise_distances(x), "average"))
+    colours.append(cols)
+  kern = jax.jit(jax.vmap(functools.partial(red.fair_hc_kernel, eps=(1, 8), num_sorted=h,
+                                            num_folds=k, num_colors=2)))
+  batch_h = hier.Hierarchy(parent=jnp.stack([t.parent for t in trees]))
+  batch_c = jnp.asarray(np.stack(colours), jnp.int32)
+  f_v, w_v, out = timed(lambda: kern(batch_h, batch_c).hierarchy.parent, repeat=repeat)
+  loop_new = lambda: [red.fair_hc(t, c, eps, num_sorted=h, num_folds=k).hierarchy.parent
+                      for t, c in zip(trees, colours)]
+  loop_old = lambda: [old.fair_hc(t, c, h=h, k=k, eps=eps).hierarchy.parent
+                      for t, c in zip(trees, colours)]
+  f_l, w_l, outs = timed(loop_new, repeat=repeat)
+  f_o, w_o, outs_old = timed(loop_old, repeat=repeat)
+  for i in range(batch):
+    assert np.array_equal(np.asarray(out[i]), np.asarray(outs[i]))
+    assert np.array_equal(np.asarray(outs_old[i]), np.asarray(outs[i]))
+  print(f"\nfair_hc on {batch} trees of n = {vmap_n} (Census samples):")
+  print(f"  jax.vmap(fair_hc_kernel), one program: warm {w_v:.3f} s, compile {f_v - w_v:.3f} s")
+  print(f"  loop of fair_hc (jitted):              warm {w_l:.3f} s")
+  print(f"  loop of the host-side driver:          warm {w_o:.3f} s")
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  p.add_argument("--part", choices=["paper", "scale", "both"], default="both")
+  p.add_argument("--part", choices=["paper", "scale", "driver", "both"], default="both")
   p.add_argument("--reps", type=int, default=10)
   p.add_argument("--n", type=int, default=256)
   p.add_argument("--scale", type=int, nargs="*", default=[4096, 16384])
+  p.add_argument("--driver-sizes", type=int, nargs="*", default=[4000, 30162])
+  p.add_argument("--vmap-n", type=int, default=4000)
+  p.add_argument("--batch", type=int, default=8)
   p.add_argument("--repeat", type=int, default=3)
   p.add_argument("--figure", default=None, help="write the colour-share histogram here")
   p.add_argument("--features", choices=["raw", "zscore"], default="raw",
@@ -242,6 +321,8 @@ def main():
     paper_part(a.reps, a.n, SWEEP, a.figure)
   if a.part in ("scale", "both"):
     scale_part(a.scale, 8, 2, 1 / 8, a.repeat)
+  if a.part in ("driver", "both"):
+    driver_part(a.driver_sizes, a.repeat, a.vmap_n, a.batch)
 
 
 if __name__ == "__main__":

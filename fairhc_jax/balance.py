@@ -25,7 +25,7 @@ from fairhc_jax import hierarchy as hier
 from fairhc_jax.hierarchy import Hierarchy
 
 __all__ = ["BalanceProfile", "balance_profile", "is_relatively_balanced",
-           "unbalanced_nodes", "as_fraction"]
+           "unbalanced_nodes", "read_eps"]
 
 
 class BalanceProfile(NamedTuple):
@@ -64,11 +64,17 @@ def balance_profile(h: Hierarchy) -> BalanceProfile:
                         imbalance=imbalance)
 
 
-def as_fraction(fn: str, arg: str, eps, *, closed_upper: bool = False) -> Fraction:
-  """Reads ``eps`` as an exact fraction in ``(0, 1/2)`` (``(0, 1/2]`` if ``closed_upper``)."""
+def read_eps(fn: str, arg: str, eps, *, closed_upper: bool = False) -> Fraction:
+  """Reads a balance parameter with :func:`fairhc_jax._checks.as_fraction`, then
+  checks it lies in ``(0, 1/2)`` (``(0, 1/2]`` if ``closed_upper``).
+
+  The one rational reader of the library does the conversion (floats become
+  the nearest fraction with denominator <= 10^6); only the range check is
+  specific to relative balance. Used by every entry point taking ``eps``.
+  """
   rng = "(0, 1/2]" if closed_upper else "(0, 1/2)"
   if isinstance(eps, (float, np.floating)) and not np.isfinite(eps):
-    _checks.fail(fn, arg, f"lie in {rng}", repr(eps))
+    _checks.fail(fn, arg, f"lie in {rng}", repr(eps))  # before reading: one message
   f = _checks.as_fraction(fn, arg, eps)
   if not (0 < f < Fraction(1, 2) or (closed_upper and f == Fraction(1, 2))):
     _checks.fail(fn, arg, f"lie in {rng}", repr(eps))
@@ -99,7 +105,7 @@ def unbalanced_nodes(h: Hierarchy, eps) -> np.ndarray:
   """
   fn = "unbalanced_nodes"
   _check_tree(fn, h)
-  f = as_fraction(fn, "eps", eps, closed_upper=True)
+  f = read_eps(fn, "eps", eps, closed_upper=True)
   return _violations(*_split_sizes(h), f)
 
 
@@ -113,7 +119,7 @@ def is_relatively_balanced(h: Hierarchy, eps) -> bool:
   """
   fn = "is_relatively_balanced"
   _check_tree(fn, h)
-  f = as_fraction(fn, "eps", eps, closed_upper=True)
+  f = read_eps(fn, "eps", eps, closed_upper=True)
   return _violations(*_split_sizes(h), f).size == 0
 
 

@@ -19,10 +19,13 @@ keeping its leaf set (the paper's Definitions 3.4-3.7):
 
 Each operator is a handful of index writes (a scatter with a fixed number of
 entries, masked writes going to a dummy slot) or a contraction by a mask
-(pointer jumping), compiled once per ``n``; the public functions validate in
-Python and then call the jitted kernels. The kernels take many disjoint
-applications at once (``int32[B]`` arguments padded with ``-1``), which the
-level-synchronous algorithms in :mod:`fairhc_jax.algorithms.reductions` use.
+(pointer jumping, a rolled ``fori_loop``), compiled once per ``n``; the
+public functions validate in Python and then call the raw kernels
+(``*_kernel``: a :class:`Hierarchy` first, no checks, jit/vmap safe, only
+``h.parent`` read, so a tree with and without heights shares one compiled
+program). The kernels take many disjoint applications at once (``int32[B]``
+arguments padded with ``-1``), which the jitted programs in
+:mod:`fairhc_jax.algorithms.reductions` use.
 Operators create parents with small indices, so the public functions end
 with :func:`~fairhc_jax.hierarchy.postorder_compact`: internal nodes are
 relabelled (leaves keep their labels) and callers should refer to clusters
@@ -46,6 +49,7 @@ pairs (1 when no pair is separated). See :func:`separated_pairs` and
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple, Sequence
 
 import jax
@@ -71,19 +75,25 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------
-# Small jitted building blocks.
+# Small jitted building blocks (on parent arrays).
 
 
-def _rounds(length: int) -> int:
-  return max(1, int(np.ceil(np.log2(max(length, 2))))) + 1
+def _jump_rounds(length: int) -> int:
+  """Pointer-jumping rounds that cover any path through ``length`` slots."""
+  return max(1, math.ceil(math.log2(max(length, 2)))) + 1
+
+
+def _jump_to_kept(g):
+  """Pointer jumping on ``g: int32[L]`` (``g[L-1]`` a sink): ``g`` iterated to a fixpoint."""
+  # Rolled (fori_loop), as in hierarchy.py: unrolled rounds cost compile time.
+  return jax.lax.fori_loop(0, _jump_rounds(g.shape[0]), lambda _, x: x[x], g)
 
 
 def _scatter_parent(parent, idx, val):
   """``parent.at[idx].set(val)`` where ``idx == -1`` entries are dropped."""
   m = parent.shape[0]
   tgt = jnp.where(idx >= 0, idx, m)
-  ext = jnp.concatenate([parent, jnp.full((1,), UNUSED, parent.dtype)])
-  return ext.at[tgt].set(val.astype(parent.dtype))[:m]
+  return parent.at[tgt].set(val.astype(parent.dtype), mode="drop")
 
 
 def _contract_parent(parent, mask):
@@ -97,9 +107,7 @@ def _contract_parent(parent, mask):
   idx = jnp.arange(m, dtype=jnp.int32)
   c = mask & (parent != UNUSED) & (idx >= n)
   up = jnp.where(parent >= 0, parent, m)  # m stands for "no parent"
-  g = jnp.concatenate([jnp.where(c, up, idx), jnp.array([m], jnp.int32)])
-  for _ in range(_rounds(m)):
-    g = g[g]
+  g = _jump_to_kept(jnp.concatenate([jnp.where(c, up, idx), jnp.array([m], jnp.int32)]))
   new_parent = jnp.where(parent >= 0, g[jnp.maximum(parent, 0)], parent)
   new_parent = jnp.where(new_parent == m, NO_PARENT, new_parent)
   return jnp.where(c, UNUSED, new_parent).astype(jnp.int32)
@@ -112,22 +120,13 @@ def _sibling(table, p, v):
   return jnp.where(a == v, b, a)
 
 
+def _tree(parent) -> Hierarchy:
+  return Hierarchy(parent=parent)
+
+
 @jax.jit
-def rebalance_kernel(parent, u, v):
-  """Applies the disjoint tree rebalances ``(u[i], v[i])`` at once.
-
-  Args:
-    parent: ``int32[m]`` parent array (children-before-parents not required).
-    u: ``int32[B]`` binary internal nodes, ``-1`` for padding.
-    v: ``int32[B]`` strict descendants of ``u`` whose parents are binary.
-      Pairs with ``parent[v] == u`` are no-ops.
-
-  Returns:
-    ``int32[m]`` parent array; the new node of each pair takes the slot of
-    ``v``'s former parent. Not compacted.
-  """
-  m = parent.shape[0]
-  table = hier.children_table(Hierarchy(parent=parent), 2)
+def _rebalance(parent, u, v):
+  table = hier.children_table(_tree(parent), 2)
   ok = (u >= 0) & (v >= 0)
   uu = jnp.where(ok, u, 0)
   vv = jnp.where(ok, v, 0)
@@ -148,16 +147,26 @@ def rebalance_kernel(parent, u, v):
   return _scatter_parent(parent, idx.reshape(-1), val.reshape(-1))
 
 
-@jax.jit
-def move_kernel(parent, v, x):
-  """Applies the disjoint subtree moves ``(v[i] -> next to x[i])`` at once.
+def rebalance_kernel(h: Hierarchy, u, v) -> Hierarchy:
+  """Applies the disjoint tree rebalances ``(u[i], v[i])`` at once (no checks).
 
-  ``v``'s parent ``p`` must be binary; ``x`` must not lie in ``v``'s subtree
-  and differ from ``p``. ``p`` is contracted (its other child ``s`` takes its
-  place) and its slot becomes the new parent of ``x`` and ``v``.
-  Padding entries are ``-1``. Returns the (not compacted) parent array.
+  Args:
+    h: a binary hierarchy (only ``h.parent: int32[m]`` is read; children
+      before parents not required).
+    u: ``int32[B]`` binary internal nodes, ``-1`` for padding.
+    v: ``int32[B]`` strict descendants of ``u`` whose parents are binary.
+      Pairs with ``parent[v] == u`` are no-ops.
+
+  Returns:
+    A :class:`Hierarchy` (``height=None``, not compacted); the new node of
+    each pair takes the slot of ``v``'s former parent.
   """
-  table = hier.children_table(Hierarchy(parent=parent), 2)
+  return _tree(_rebalance(h.parent, u, v))
+
+
+@jax.jit
+def _move(parent, v, x):
+  table = hier.children_table(_tree(parent), 2)
   ok = (v >= 0) & (x >= 0)
   vv = jnp.where(ok, v, 0)
   xx = jnp.where(ok, x, 0)
@@ -174,18 +183,55 @@ def move_kernel(parent, v, x):
   return _scatter_parent(parent, idx.reshape(-1), val.reshape(-1))
 
 
-@jax.jit
-def contract_kernel(parent, mask):
-  """``int32[m]``: contracts the internal non-root nodes in ``mask: bool[m]``."""
-  root_mask = parent == NO_PARENT
-  return _contract_parent(parent, mask & ~root_mask)
+def move_kernel(h: Hierarchy, v, x) -> Hierarchy:
+  """Applies the disjoint subtree moves ``(v[i] -> next to x[i])`` at once (no checks).
+
+  ``v``'s parent ``p`` must be binary; ``x`` must not lie in ``v``'s subtree
+  and differ from ``p``. ``p`` is contracted (its other child ``s`` takes its
+  place) and its slot becomes the new parent of ``x`` and ``v``.
+
+  Args:
+    h: a hierarchy (only ``h.parent: int32[m]`` is read).
+    v: ``int32[B]``, ``-1`` for padding.
+    x: ``int32[B]``, ``-1`` for padding.
+
+  Returns:
+    A :class:`Hierarchy` (``height=None``, not compacted).
+  """
+  return _tree(_move(h.parent, v, x))
 
 
 @jax.jit
-def level_kernel(parent, a, b):
-  """Contracts internal nodes with ``a < depth < b`` (``a``, ``b`` int scalars)."""
-  d = hier.depth(Hierarchy(parent=parent))
-  return contract_kernel(parent, (d > a) & (d < b))
+def _contract(parent, mask):
+  return _contract_parent(parent, mask & (parent != NO_PARENT))
+
+
+def contract_kernel(h: Hierarchy, mask) -> Hierarchy:
+  """Contracts the internal non-root nodes in ``mask: bool[m]`` (no checks).
+
+  Returns a :class:`Hierarchy` (``height=None``, not compacted).
+  """
+  return _tree(_contract(h.parent, mask))
+
+
+@jax.jit
+def _level(parent, a, b):
+  d = hier.depth(_tree(parent))
+  return _contract(parent, (d > a) & (d < b))
+
+
+def level_kernel(h: Hierarchy, a, b) -> Hierarchy:
+  """Contracts the internal nodes with ``a < depth < b`` (no checks).
+
+  Args:
+    h: a hierarchy (only ``h.parent`` is read).
+    a: int scalar (may be traced).
+    b: int scalar (may be traced).
+
+  Returns:
+    A :class:`Hierarchy` (``height=None``, not compacted).
+  """
+  return _tree(_level(h.parent, a, b))
 
 
 def _internal_children_table(parent, k: int):
@@ -219,31 +265,19 @@ def _dense_rank_rows(rows):
 
 
 @functools.partial(jax.jit, static_argnames="max_internal_children")
-def topology_kernel(parent, max_internal_children: int):
-  """Canonical labels of each node's internal topology (leaves ignored).
-
-  Two internal nodes get the same label iff their subtrees, with all leaves
-  removed, are isomorphic as rooted unordered trees. Computed by colour
-  refinement: a node's label is the dense rank of the sorted tuple of its
-  internal children's labels, iterated until the number of labels stops
-  growing (internal height + 2 rounds, each O(k m log m)).
-
-  Returns:
-    ``int32[m]``, ``-1`` for leaves and free slots.
-  """
+def _topology(parent, max_internal_children: int):
   m = parent.shape[0]
   n = (m + 1) // 2
   idx = jnp.arange(m, dtype=jnp.int32)
   internal = (parent != UNUSED) & (idx >= n)
   table = _internal_children_table(parent, max_internal_children)
   has = table >= 0
-  k = max_internal_children
 
   def relabel(labels):
     rows = jnp.where(has, labels[jnp.maximum(table, 0)], -1)
     rows = jnp.sort(rows, axis=1)
     rows = jnp.where(internal[:, None], rows, -2)
-    lab, count = _dense_rank_rows(rows if k > 0 else rows)
+    lab, count = _dense_rank_rows(rows)
     return jnp.where(internal, lab, -1), count
 
   def cond(state):
@@ -262,29 +296,43 @@ def topology_kernel(parent, max_internal_children: int):
   return labels
 
 
-@functools.partial(jax.jit, static_argnames="max_internal_children")
-def fold_kernel(parent, groups, max_internal_children: int):
-  """Applies disjoint tree folds at once.
+def topology_kernel(h: Hierarchy, max_internal_children: int) -> jax.Array:
+  """Canonical labels of each node's internal topology (leaves ignored; no checks).
+
+  Two internal nodes get the same label iff their subtrees, with all leaves
+  removed, are isomorphic as rooted unordered trees. Computed by colour
+  refinement: a node's label is the dense rank of the sorted tuple of its
+  internal children's labels, iterated until the number of labels stops
+  growing (internal height + 2 rounds, each O(k m log m)).
 
   Args:
-    parent: ``int32[m]``.
-    groups: ``int32[G, r]``; each row lists sibling subtree roots (internal
-      nodes) with the same internal topology, ``-1`` padded; the first entry
-      of a row is the representative that survives. Rows with fewer than two
-      roots are no-ops.
+    h: a hierarchy (only ``h.parent`` is read).
     max_internal_children: static bound on any node's internal children.
 
   Returns:
-    ``int32[m]`` parent array (not compacted). Nodes left with one child
-    are contracted (a unary root hands the root over to its child).
+    ``int32[m]``, ``-1`` for leaves and free slots.
   """
+  return _topology(h.parent, max_internal_children)
+
+
+def _prefix_sum_up(acc, ptr):
+  """Sums ``acc`` along ``ptr`` chains (pointer jumping, rolled)."""
+  def jump(_, carry):
+    acc, ptr = carry
+    return acc + acc[ptr], ptr[ptr]
+  acc, _ = jax.lax.fori_loop(0, _jump_rounds(ptr.shape[0]), jump, (acc, ptr))
+  return acc
+
+
+@functools.partial(jax.jit, static_argnames="max_internal_children")
+def _fold(parent, groups, max_internal_children: int):
   m = parent.shape[0]
   n = (m + 1) // 2
   idx = jnp.arange(m, dtype=jnp.int32)
   used = parent != UNUSED
   internal = used & (idx >= n)
-  h = Hierarchy(parent=parent)
-  labels = topology_kernel(parent, max_internal_children)
+  h = _tree(parent)
+  labels = _topology(parent, max_internal_children)
   # Internal-node counts of every subtree, from Euler positions.
   enter, exit_ = hier.euler_positions(h)
   ev = jnp.zeros(2 * m + 1, jnp.int32).at[jnp.where(internal, enter, 2 * m)].add(1)
@@ -300,11 +348,8 @@ def fold_kernel(parent, groups, max_internal_children: int):
   first = jnp.full(m + 1, m, jnp.int32).at[sb].min(k)
   before = cs - cs[first[sb]]
   off = jnp.zeros(m, jnp.int32).at[order].set(jnp.where(sb < m, 1 + before, 0))
-  acc = jnp.concatenate([off, jnp.zeros(1, jnp.int32)])
-  ptr = jnp.concatenate([jnp.where(sib, parent, m), jnp.array([m], jnp.int32)])
-  for _ in range(_rounds(m)):
-    acc = acc + acc[ptr]
-    ptr = ptr[ptr]
+  acc = _prefix_sum_up(jnp.concatenate([off, jnp.zeros(1, jnp.int32)]),
+                       jnp.concatenate([jnp.where(sib, parent, m), jnp.array([m], jnp.int32)]))
   pos = jnp.where(internal, acc[:m], m)
   node_at = jnp.full(m + 1, -1, jnp.int32).at[pos].set(idx)
   # Subtree membership: nearest marked ancestor-or-self.
@@ -313,11 +358,9 @@ def fold_kernel(parent, groups, max_internal_children: int):
   rep = jnp.broadcast_to(groups[:, :1], groups.shape).reshape(-1)
   rep_of = jnp.full(m + 1, -1, jnp.int32).at[flat].set(rep)[:m]
   marked = rep_of >= 0
-  nxt = jnp.concatenate([jnp.where(marked, idx, jnp.where(parent >= 0, parent, m)),
-                         jnp.array([m], jnp.int32)])
-  for _ in range(_rounds(m)):
-    nxt = nxt[nxt]
-  root_of = nxt[:m]
+  root_of = _jump_to_kept(jnp.concatenate(
+      [jnp.where(marked, idx, jnp.where(parent >= 0, parent, m)),
+       jnp.array([m], jnp.int32)]))[:m]
   rep_ext = jnp.concatenate([rep_of, jnp.array([-1], jnp.int32)])
   my_rep = rep_ext[root_of]
   moved = (my_rep >= 0) & (my_rep != root_of)  # inside a non-representative subtree
@@ -335,6 +378,44 @@ def fold_kernel(parent, groups, max_internal_children: int):
   cnt = jnp.zeros(m + 1, jnp.int32).at[jnp.where(new_parent >= 0, new_parent, m)].add(1)[:m]
   unary = (new_parent != UNUSED) & (idx >= n) & (cnt == 1)
   return _contract_parent(new_parent, unary)
+
+
+def fold_kernel(h: Hierarchy, groups, max_internal_children: int) -> Hierarchy:
+  """Applies disjoint tree folds at once (no checks).
+
+  Args:
+    h: a hierarchy (only ``h.parent: int32[m]`` is read).
+    groups: ``int32[G, r]``; each row lists sibling subtree roots (internal
+      nodes) with the same internal topology, ``-1`` padded; the first entry
+      of a row is the representative that survives. Rows with fewer than two
+      roots are no-ops.
+    max_internal_children: static bound on any node's internal children.
+
+  Returns:
+    A :class:`Hierarchy` (``height=None``, not compacted). Nodes left with
+    one child are contracted (a unary root hands the root over to its child).
+  """
+  return _tree(_fold(h.parent, groups, max_internal_children))
+
+
+def min_leaf_from_ranges(r: hier.LeafRanges) -> jax.Array:
+  """``int32[m]``: the smallest leaf of each node from its :class:`LeafRanges`."""
+  tbl = _range_table(r.order, jnp.minimum)
+  return _range_query(tbl, r.start, jnp.maximum(r.stop, r.start + 1), jnp.minimum)
+
+
+@jax.jit
+def _min_leaf(parent):
+  return min_leaf_from_ranges(hier.leaf_ranges(_tree(parent)))
+
+
+def min_leaf_kernel(h: Hierarchy) -> jax.Array:
+  """``int32[m]``: the smallest leaf index in each node's subtree (no checks).
+
+  The reductions break "larger child" ties with it, so that results do not
+  depend on internal node labels. Free slots hold an arbitrary leaf.
+  """
+  return _min_leaf(h.parent)
 
 
 # ---------------------------------------------------------------------------
@@ -365,8 +446,8 @@ def _ancestors(parent: np.ndarray, x: int) -> list:
   return out
 
 
-def _finish(parent) -> Hierarchy:
-  return hier.postorder_compact(Hierarchy(parent=jnp.asarray(parent, jnp.int32)))
+def _finish(out: Hierarchy) -> Hierarchy:
+  return hier.postorder_compact(out)
 
 
 # ---------------------------------------------------------------------------
@@ -404,7 +485,7 @@ def tree_rebalance(h: Hierarchy, u, v) -> Hierarchy:
   if counts[parent[v]] != 2:
     _checks.fail(fn, "v", "have a parent with two children",
                  f"node {v} whose parent {parent[v]} has {counts[parent[v]]}")
-  out = rebalance_kernel(h.parent.astype(jnp.int32), jnp.array([u], jnp.int32),
+  out = rebalance_kernel(_tree(h.parent.astype(jnp.int32)), jnp.array([u], jnp.int32),
                          jnp.array([v], jnp.int32))
   return _finish(out)
 
@@ -441,7 +522,7 @@ def subtree_move(h: Hierarchy, v, x) -> Hierarchy:
   if x == parent[v]:
     _checks.fail(fn, "x", f"differ from v's parent {parent[v]} (it is contracted)",
                  f"node {x}")
-  out = move_kernel(h.parent.astype(jnp.int32), jnp.array([v], jnp.int32),
+  out = move_kernel(_tree(h.parent.astype(jnp.int32)), jnp.array([v], jnp.int32),
                     jnp.array([x], jnp.int32))
   return _finish(out)
 
@@ -465,7 +546,7 @@ def contract_nodes(h: Hierarchy, mask) -> Hierarchy:
   if mk.shape != parent.shape:
     _checks.fail(fn, "mask", f"be bool[{parent.shape[0]}] (one entry per node slot)",
                  _checks.describe(mk))
-  out = contract_kernel(h.parent.astype(jnp.int32), jnp.asarray(mk.astype(bool)))
+  out = contract_kernel(_tree(h.parent.astype(jnp.int32)), jnp.asarray(mk.astype(bool)))
   return _finish(out)
 
 
@@ -497,7 +578,7 @@ def level_abstraction(h: Hierarchy, a: int, b: int) -> Hierarchy:
   b = _checks.check_positive_int(fn, "b", b, minimum=0)
   if not a < b <= top + 1:
     _checks.fail(fn, "b", f"satisfy a = {a} < b <= depth + 1 = {top + 1}", b)
-  out = level_kernel(h.parent.astype(jnp.int32), jnp.int32(a), jnp.int32(b))
+  out = level_kernel(_tree(h.parent.astype(jnp.int32)), jnp.int32(a), jnp.int32(b))
   return _finish(out)
 
 
@@ -518,7 +599,7 @@ def abstract_bottom_levels(h: Hierarchy, cut_depth: int) -> Hierarchy:
   d = _checks.check_positive_int(fn, "cut_depth", cut_depth, minimum=0)
   if d > top:
     _checks.fail(fn, "cut_depth", f"be at most the tree's depth {top}", d)
-  out = level_kernel(h.parent.astype(jnp.int32), jnp.int32(d), jnp.int32(top + 2))
+  out = level_kernel(_tree(h.parent.astype(jnp.int32)), jnp.int32(d), jnp.int32(top + 2))
   return _finish(out)
 
 
@@ -540,7 +621,7 @@ def topology_labels(h: Hierarchy) -> jax.Array:
   """
   parent = _host_tree("topology_labels", h)
   k = _max_internal_children(parent, h.num_leaves)
-  return topology_kernel(h.parent.astype(jnp.int32), max(k, 1))
+  return _topology(h.parent.astype(jnp.int32), max(k, 1))
 
 
 def tree_fold(h: Hierarchy, roots: Sequence[int]) -> Hierarchy:
@@ -586,14 +667,14 @@ def tree_fold(h: Hierarchy, roots: Sequence[int]) -> Hierarchy:
     _checks.fail(fn, "roots", "be siblings (non-root nodes with one common parent)",
                  f"parents {[int(parent[r]) for r in rs]}")
   k = max(_max_internal_children(parent, n), 1)
-  labels = np.asarray(topology_kernel(h.parent.astype(jnp.int32), k))
+  labels = np.asarray(_topology(h.parent.astype(jnp.int32), k))
   lab = [int(labels[r]) for r in rs]
   if len(set(lab)) != 1:
     bad = next(i for i in range(1, len(rs)) if lab[i] != lab[0])
     _checks.fail(fn, "roots", "root subtrees with the same internal topology",
                  f"node {rs[bad]} whose topology differs from node {rs[0]}'s")
   groups = jnp.asarray(np.array([rs], np.int32))
-  out = fold_kernel(h.parent.astype(jnp.int32), groups, k)
+  out = fold_kernel(_tree(h.parent.astype(jnp.int32)), groups, k)
   return _finish(out)
 
 
@@ -669,9 +750,18 @@ def _lca_matrix(h: Hierarchy, r):
   return pos_lca[pos[:, None], pos[None, :]]
 
 
-@jax.jit
 def separation_kernel(before: Hierarchy, after: Hierarchy) -> SeparationReport:
-  """Jitted core of :func:`separated_pairs` (valid, index-ordered trees)."""
+  """Core of :func:`separated_pairs` (valid, index-ordered trees; no checks).
+
+  Only ``before.parent`` and ``after.parent`` are read (heights never cause
+  a second compile).
+  """
+  return _separation(before.parent, after.parent)
+
+
+@jax.jit
+def _separation(parent_before, parent_after) -> SeparationReport:
+  before, after = _tree(parent_before), _tree(parent_after)
   m = before.parent.shape[0]
   n = (m + 1) // 2
   rb = hier.leaf_ranges(before)
@@ -723,10 +813,7 @@ def separated_pairs(before: Hierarchy, after: Hierarchy) -> SeparationReport:
   if after.parent.shape != before.parent.shape:
     _checks.fail(fn, "after", f"have the same capacity as before ({before.parent.shape[0]})",
                  f"capacity {after.parent.shape[0]}")
-  try:
-    hier.validate(after)
-  except (ValueError, TypeError) as e:
-    _checks.fail(fn, "after", "be a valid hierarchy", str(e).split("got: ", 1)[-1])
+  hier.check_hierarchy(fn, after, arg="after", allow_traced=False)
   b = Hierarchy(parent=before.parent.astype(jnp.int32))
   a = Hierarchy(parent=after.parent.astype(jnp.int32))
   return separation_kernel(b, a)

@@ -472,13 +472,54 @@ def test_separation_identity_and_float64():
 def test_kernels_vmap_equals_loop():
   rng = np.random.default_rng(5)
   hs = [random_tree(rng, 16, 3) for _ in range(4)]
-  batch = jnp.stack([h.parent for h in hs])
+  batch = H.Hierarchy(parent=jnp.stack([h.parent for h in hs]))
   got = jax.vmap(O.level_kernel, in_axes=(0, None, None))(batch, jnp.int32(1), jnp.int32(3))
   for i, h in enumerate(hs):
-    np.testing.assert_array_equal(np.asarray(got[i]),
-                                  np.asarray(O.level_kernel(h.parent, jnp.int32(1), jnp.int32(3))))
-    assert hier_clusters(H.postorder_compact(H.Hierarchy(parent=got[i]))) == \
+    one = O.level_kernel(h, jnp.int32(1), jnp.int32(3))
+    assert one.height is None
+    np.testing.assert_array_equal(np.asarray(got.parent[i]), np.asarray(one.parent))
+    assert hier_clusters(H.postorder_compact(H.Hierarchy(parent=got.parent[i]))) == \
         clusters_of(oracle_abstraction(h, 1, 3), 16)
+
+
+def test_kernels_compile_once_with_and_without_heights():
+  # Raw kernels read only h.parent: a tree with heights and one without must
+  # share one compiled program. Caches are cleared first so the count cannot
+  # pass because an earlier test compiled this size.
+  rng = np.random.default_rng(6)
+  h = random_tree(rng, 13)
+  with_h = H.Hierarchy(parent=h.parent, height=jnp.arange(25, dtype=jnp.float32))
+  u = jnp.array([-1], jnp.int32)
+  jitted = [O._rebalance, O._move, O._level, O._contract, O._fold, O._separation, O._min_leaf]
+  for f in jitted:
+    f.clear_cache()
+  calls = [
+      lambda t: O.rebalance_kernel(t, u, u),
+      lambda t: O.move_kernel(t, u, u),
+      lambda t: O.level_kernel(t, jnp.int32(0), jnp.int32(2)),
+      lambda t: O.contract_kernel(t, jnp.zeros(25, bool)),
+      lambda t: O.fold_kernel(t, jnp.full((2, 2), -1, jnp.int32), 2),
+      lambda t: O.separation_kernel(t, t),
+      lambda t: O.min_leaf_kernel(t),
+  ]
+  for call in calls:
+    call(with_h)
+    call(h)
+  sizes = [f._cache_size() for f in jitted]
+  assert sizes == [1] * len(jitted)
+
+
+def test_min_leaf_kernel_matches_oracle():
+  rng = np.random.default_rng(7)
+  for arity in (2, 3):
+    h = random_tree(rng, 30, arity)
+    got = np.asarray(O.min_leaf_kernel(h))
+    par = [int(x) for x in np.asarray(h.parent)]
+    for u in range(len(par)):
+      if par[u] == -2:
+        continue
+      leaves = [leaf for leaf in range(30) if u in [leaf] + ancestors(par, leaf)]
+      assert got[u] == min(leaves)
 
 
 def test_bad_input():

@@ -6,6 +6,9 @@ documented tie-break (larger child = more leaves, then smaller minimum
 leaf), and results are compared as sets of clusters.
 """
 
+import json
+import pathlib
+import warnings
 from fractions import Fraction
 
 import jax
@@ -234,13 +237,20 @@ def test_balance_exact_boundary_and_exemption():
 # The algorithms.
 
 
+def assert_valid_keeps_leaves(out, n):
+  H.validate(out)
+  parent = np.asarray(out.parent)
+  assert parent.shape == (2 * n - 1,)
+  assert (parent[:n] != -2).all()
+
+
 @pytest.mark.parametrize("skew", [0.0, 0.6, 0.95])
 def test_rebalance_tree_matches_oracle_and_is_balanced(skew):
   rng = np.random.default_rng(int(skew * 100))
   for _ in range(4):
     h = random_tree(rng, N, skew=skew)
     out, steps = R.rebalance_tree(h)
-    H.validate(out)
+    assert_valid_keeps_leaves(out, N)
     assert clusters(out) == oracle_rebalance_tree(Tree(h)).clusters()
     assert B.is_relatively_balanced(out, Fraction(1, 6))
     # 1/6 balance holds at every size (no exemption needed)
@@ -251,6 +261,17 @@ def test_rebalance_tree_matches_oracle_and_is_balanced(skew):
     assert all(s.operator == "tree_rebalance" for s in steps)
 
 
+def test_rebalance_tree_eps_argument():
+  rng = np.random.default_rng(4)
+  h = random_tree(rng, N, skew=0.7)
+  want = clusters(R.rebalance_tree(h).hierarchy)
+  assert clusters(R.rebalance_tree(h, Fraction(1, 4)).hierarchy) == want
+  assert clusters(R.rebalance_tree(h, 1 / 6).hierarchy) == want
+  with pytest.raises(ValueError, match=r"rebalance_tree: eps must be at least 1/6 .*"
+                     r"refine_rebalance_tree\(h, eps\).*got 0.125"):
+    R.rebalance_tree(h, 1 / 8)
+
+
 @pytest.mark.parametrize("eps", [Fraction(1, 10), Fraction(1, 8), 0.05, 0.3])
 def test_refine_rebalance_tree_matches_oracle_and_is_balanced(eps):
   rng = np.random.default_rng(7)
@@ -259,7 +280,7 @@ def test_refine_rebalance_tree_matches_oracle_and_is_balanced(eps):
     for _ in range(3):
       h = random_tree(rng, N, skew=skew)
       out, steps = R.refine_rebalance_tree(h, eps)
-      H.validate(out)
+      assert_valid_keeps_leaves(out, N)
       want = oracle_refine(oracle_rebalance_tree(Tree(h)), f)
       assert clusters(out) == want.clusters()
       assert B.is_relatively_balanced(out, eps)
@@ -267,12 +288,37 @@ def test_refine_rebalance_tree_matches_oracle_and_is_balanced(eps):
       assert {s.operator for s in steps} <= {"tree_rebalance", "subtree_move"}
 
 
+def test_refine_exact_with_large_denominator():
+  # eps = 99999/1000000: a |P| and 2b|R| exceed 2**31 for n = 48 only with
+  # the 64-bit products; the oracle uses Python integers.
+  rng = np.random.default_rng(17)
+  eps = Fraction(99999, 1000000)
+  for _ in range(3):
+    h = random_tree(rng, N, skew=0.9)
+    out, _ = R.refine_rebalance_tree(h, eps)
+    assert clusters(out) == oracle_refine(oracle_rebalance_tree(Tree(h)), eps).clusters()
+  with jax.enable_x64(True):
+    out64, _ = R.refine_rebalance_tree(h, eps)
+    assert clusters(out64) == clusters(out)
+
+
+def test_mul64_matches_python():
+  rng = np.random.default_rng(0)
+  a = rng.integers(0, 2**31 - 1, 2000, dtype=np.int64)
+  b = rng.integers(0, 2**31 - 1, 2000, dtype=np.int64)
+  a[:4] = [0, 1, 2**31 - 1, 65535]
+  b[:4] = [2**31 - 1, 0, 2**31 - 1, 65537]
+  hi, lo = R._mul64(jnp.asarray(a, jnp.int32), jnp.asarray(b, jnp.int32))
+  got = np.asarray(hi).astype(object) * 2**32 + np.asarray(lo).astype(object)
+  assert list(got) == [int(x) * int(y) for x, y in zip(a, b)]
+
+
 @pytest.mark.parametrize("n", [1, 2, 3])
 def test_small_trees(n):
   h = H.from_parent({1: np.array([-1]), 2: np.array([2, 2, -1]),
                      3: np.array([4, 3, 3, 4, -1])}[n])
   for out, _ in (R.rebalance_tree(h), R.refine_rebalance_tree(h, 0.1)):
-    H.validate(out)
+    assert_valid_keeps_leaves(out, n)
     assert clusters(out) == clusters(h)
 
 
@@ -284,7 +330,7 @@ def test_stochastically_fair_hc():
     base, _ = R.refine_rebalance_tree(h, eps)
     for s in (2, 4, 7):
       out, steps = R.stochastically_fair_hc(h, eps, min_cluster_size=s)
-      H.validate(out)
+      assert_valid_keeps_leaves(out, N)
       t = Tree(out)
       for x in t.par:
         if x >= t.n:
@@ -321,29 +367,37 @@ def fold_oracle_top(base, colors, h, g):
   return nodes, t
 
 
-@pytest.mark.parametrize("h,k", [(2, 2), (4, 2), (8, 4), (8, 2)])
-def test_fair_hc_top_level_matches_oracle(h, k):
+FAIR_N = 97
+
+
+# Each (num_sorted, num_folds, num_colors) is its own compiled program (about
+# 20-140 s of XLA:CPU compile on the shared 2-core machine): two run by
+# default (two colours; three colours with num_folds > 2), two with --runslow.
+@pytest.mark.parametrize("h,k,num_colors", [
+    pytest.param(2, 2, 3, marks=pytest.mark.slow), (4, 2, 2), (8, 4, 3),
+    pytest.param(8, 2, 2, marks=pytest.mark.slow)])
+def test_fair_hc_top_level_matches_oracle(h, k, num_colors):
   rng = np.random.default_rng(h * 10 + k)
   eps = Fraction(1, 16)
-  n = 96
+  n = FAIR_N
   ran = 0
-  for num_colors in (2, 3):
+  for _ in range(2):
     tree = random_tree(rng, n, skew=0.3)
     colors = rng.integers(0, num_colors, n)
-    colors[:num_colors] = np.arange(num_colors)
     if num_colors == 2:
       colors = (rng.random(n) < 0.25).astype(int)
-      colors[:2] = [0, 1]
+    colors[:num_colors] = np.arange(num_colors)
     base, _ = R.refine_rebalance_tree(tree, eps)
     t0 = Tree(base)
     cut = min(t0.depth(x) for x in range(n)) - 1
     if cut < h.bit_length() - 1:
-      with pytest.raises(ValueError, match="fair_hc: h must be at most"):
-        R.fair_hc(tree, colors, h=h, k=k, eps=eps)
+      with pytest.raises(ValueError, match="fair_hc: num_sorted must be at most"):
+        R.fair_hc(tree, colors, eps, num_sorted=h, num_folds=k)
       continue
-    out, steps = R.fair_hc(tree, colors, h=h, k=k, eps=eps)
+    res = R.fair_hc(tree, colors, eps, num_sorted=h, num_folds=k)
+    out, steps = res
     ran += 1
-    H.validate(out)
+    assert_valid_keeps_leaves(out, n)
     rarest = int(np.argsort(np.bincount(colors, minlength=num_colors), kind="stable")[0])
     nodes, t = fold_oracle_top(base, colors, h, rarest)
     groups = [set().union(*(t.leaves(nodes[j * k + i]) for j in range(h // k)))
@@ -366,9 +420,80 @@ def test_fair_hc_top_level_matches_oracle(h, k):
         assert all(leafkids) or not any(leafkids)
     assert {s.operator for s in steps} <= {"tree_rebalance", "subtree_move",
                                            "level_abstraction", "tree_fold"}
+    oracle_check_guarantee(res, colors)
   assert ran >= 1
 
 
+def oracle_check_guarantee(res, colors):
+  """The exact NumPy/Fraction check of fair_hc's guarantee (no library code).
+
+  Every internal node that is a union of whole blocks of ``res.scope`` (and
+  has at least ``min_size`` points) has, for every colour g, a share in
+  ``[lower_g, upper_g]`` of ``res.constraint``. Returns how many nodes were
+  checked. Also checks that the scope is "depth <= number of fold rounds".
+  """
+  t = Tree(res.hierarchy)
+  blocks = np.asarray(res.scope.blocks)
+  lo, hi = res.constraint
+  c = len(lo)
+  checked = 0
+  depths = {}
+  for x in t.par:
+    if x < t.n:
+      continue
+    lv = sorted(t.leaves(x))
+    whole = all(set(np.flatnonzero(blocks == b)) <= set(lv) for b in set(blocks[lv]))
+    depths.setdefault(whole, set()).add(t.depth(x))
+    if not whole or len(lv) < res.scope.min_size:
+      continue
+    checked += 1
+    for g in range(c):
+      share = Fraction(int(np.sum(colors[lv] == g)), len(lv))
+      assert Fraction(lo[g]) <= share <= Fraction(hi[g]), (x, g, share, lo[g], hi[g])
+  rounds = max(depths[True])
+  assert depths[True] == set(range(rounds + 1))
+  assert min(depths.get(False, {rounds + 1})) == rounds + 1
+  return checked
+
+
+def test_fair_hc_guarantee_holds_and_is_informative():
+  rng = np.random.default_rng(31)
+  n = FAIR_N
+  widths = []
+  for rep in range(6):
+    tree = random_tree(rng, n, skew=0.2 * (rep % 3))
+    colors = (rng.random(n) < 0.3).astype(int)
+    colors[:2] = [0, 1]
+    res = R.fair_hc(tree, colors, Fraction(1, 16), num_sorted=4, num_folds=2)
+    assert oracle_check_guarantee(res, colors) >= 3
+    lo, hi = res.constraint
+    phi = Fraction(int(np.sum(colors == 1)), n)
+    assert lo[1] <= phi <= hi[1]
+    widths.append(float(hi[1] - lo[1]))
+  # the band says something: narrower than [0, 1] in every case
+  assert max(widths) < 1
+
+
+def test_fair_hc_old_keywords_warn_and_agree():
+  rng = np.random.default_rng(8)
+  tree = random_tree(rng, FAIR_N, skew=0.3)
+  colors = (rng.random(FAIR_N) < 0.3).astype(int)
+  new = R.fair_hc(tree, colors, Fraction(1, 16), num_sorted=4, num_folds=2)
+  with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    old = R.fair_hc(tree, colors, h=4, k=2, eps=Fraction(1, 16))
+  msgs = [str(w.message) for w in caught if issubclass(w.category, DeprecationWarning)]
+  assert any("num_sorted=" in m for m in msgs) and any("num_folds=" in m for m in msgs)
+  np.testing.assert_array_equal(np.asarray(old.hierarchy.parent), np.asarray(new.hierarchy.parent))
+  with pytest.warns(DeprecationWarning, match="tree="):
+    R.fair_hc(tree=tree, colors=colors, eps=Fraction(1, 16), num_sorted=4, num_folds=2)
+  with pytest.raises(TypeError, match="fair_hc: k must not be given with num_folds"):
+    with warnings.catch_warnings():
+      warnings.simplefilter("ignore")
+      R.fair_hc(tree, colors, Fraction(1, 16), num_sorted=4, num_folds=2, k=2)
+
+
+@pytest.mark.slow  # its own compiled program (track_cost is static)
 def test_track_cost_reports_costs():
   rng = np.random.default_rng(1)
   tree = random_tree(rng, N, skew=0.8)
@@ -390,26 +515,30 @@ def test_bad_input():
   ternary = random_tree(rng, 16, max_arity=3)
   while bool(np.all(np.asarray(H.num_children(ternary))[16:][np.asarray(ternary.parent)[16:] != -2] == 2)):
     ternary = random_tree(rng, 16, max_arity=3)
-  with pytest.raises(ValueError, match="rebalance_tree: tree must be a binary hierarchy"):
+  with pytest.raises(ValueError, match="rebalance_tree: h must be a binary hierarchy"):
     R.rebalance_tree(ternary)
   bad = H.Hierarchy(parent=jnp.zeros(31, jnp.int32))
-  with pytest.raises(ValueError, match="refine_rebalance_tree: tree must be a valid hierarchy"):
+  with pytest.raises(ValueError, match="refine_rebalance_tree: h must be a valid hierarchy"):
     R.refine_rebalance_tree(bad, 0.1)
   for eps in (0, 0.5, -0.1, float("nan"), 1):
     with pytest.raises(ValueError, match=r"refine_rebalance_tree: eps must lie in \(0, 1/2\)"):
       R.refine_rebalance_tree(tree, eps)
   with pytest.raises(TypeError, match="eps must be a rational number"):
     R.refine_rebalance_tree(tree, "0.1")
-  with pytest.raises(ValueError, match="fair_hc: h must be a power of two"):
-    R.fair_hc(tree, cols, h=6, k=2, eps=0.1)
-  with pytest.raises(ValueError, match="fair_hc: k must be a power of two"):
-    R.fair_hc(tree, cols, h=4, k=1, eps=0.1)
-  with pytest.raises(ValueError, match="fair_hc: k must divide h = 2"):
-    R.fair_hc(tree, cols, h=2, k=4, eps=0.1)
+  with pytest.raises(ValueError, match="fair_hc: num_sorted must be a power of two"):
+    R.fair_hc(tree, cols, 0.1, num_sorted=6, num_folds=2)
+  with pytest.raises(ValueError, match="fair_hc: num_folds must be a power of two"):
+    R.fair_hc(tree, cols, 0.1, num_sorted=4, num_folds=1)
+  with pytest.raises(ValueError, match="fair_hc: num_folds must divide num_sorted = 2"):
+    R.fair_hc(tree, cols, 0.1, num_sorted=2, num_folds=4)
+  with pytest.raises(TypeError, match="fair_hc: num_sorted must be given"):
+    R.fair_hc(tree, cols, 0.1, num_folds=2)
+  with pytest.raises(TypeError, match="fair_hc: eps must be given"):
+    R.fair_hc(tree, cols, num_sorted=2, num_folds=2)
   with pytest.raises(ValueError, match="fair_hc: colors must have one colour per leaf"):
-    R.fair_hc(tree, cols[:-1], h=2, k=2, eps=0.1)
-  with pytest.raises(ValueError, match="fair_hc: h must be at most"):
-    R.fair_hc(tree, cols, h=1024, k=2, eps=0.1)
+    R.fair_hc(tree, cols[:-1], 0.1, num_sorted=2, num_folds=2)
+  with pytest.raises(ValueError, match="fair_hc: num_sorted must be at most"):
+    R.fair_hc(tree, cols, 0.1, num_sorted=1024, num_folds=2)
   with pytest.raises(ValueError, match="stochastically_fair_hc: cut_depth must be at most"):
     R.stochastically_fair_hc(tree, 0.1, cut_depth=100)
   with pytest.raises(ValueError, match="min_cluster_size must be at most n = 16"):
@@ -420,18 +549,116 @@ def test_bad_input():
     B.is_relatively_balanced(tree, 0.6)
 
 
-def test_second_call_does_not_recompile():
-  from fairhc_jax import operators as O
-  rng = np.random.default_rng(21)
-  n = 96
-  trees = [random_tree(rng, n, skew=0.3) for _ in range(2)]
+# ---------------------------------------------------------------------------
+# Same results as the host-side driver (tests/make_knittel_reference.py).
+
+REF = pathlib.Path(__file__).resolve().parent / "data" / "knittel_reference.npz"
+
+
+def _reference_cases(select):
+  import make_knittel_reference as M
+  ref = np.load(REF)
+  meta = json.loads(str(ref["meta"]))
+  for i, case in enumerate(M.cases()):
+    if select(i, case):
+      yield i, case, ref, meta[i]
+
+
+def _replay(select):
+  import make_knittel_reference as M
+  count = 0
+  for i, (name, n, skew, seed, params), ref, meta in _reference_cases(select):
+    tree, colors = M.inputs(n, skew, seed, params)
+    kw = dict(params)
+    eps = Fraction(*kw.pop("eps")) if "eps" in kw else None
+    tc = kw.pop("track_cost", False)
+    if name == "rebalance":
+      res = R.rebalance_tree(tree, track_cost=tc)
+    elif name == "refine":
+      res = R.refine_rebalance_tree(tree, eps, track_cost=tc)
+    elif name == "stochastic":
+      res = R.stochastically_fair_hc(tree, eps, track_cost=tc, **kw)
+    else:
+      h, k = kw.pop("h"), kw.pop("k")
+      kw.pop("c")
+      res = R.fair_hc(tree, colors, eps, num_sorted=h, num_folds=k, track_cost=tc, **kw)
+    out, steps = res
+    assert_valid_keeps_leaves(out, n)
+    np.testing.assert_array_equal(np.asarray(out.parent), ref[f"parent_{i}"])
+    got = [[s.operator, s.depth, s.count] for s in steps]
+    assert got == [s[:3] for s in meta["steps"]]
+    for s, w in zip(steps, meta["steps"]):
+      assert (s.cost is None) == (w[3] is None)
+      if s.cost is not None:
+        assert s.cost == pytest.approx(w[3], rel=1e-6)
+    sizes = np.concatenate([s.sizes for s in steps]) if steps else np.zeros(0, np.int64)
+    np.testing.assert_array_equal(sizes, ref[f"sizes_{i}"])
+    count += 1
+  return count
+
+
+def test_same_results_as_host_driver_default_sizes():
+  # The sizes other tests compile anyway (48; fair_hc at 97 with num_sorted 4,
+  # num_folds 2, two colours): 3 x 3 x 4 + 3 cases.
+  sel = lambda i, c: (c[1] == 48 and c[0] != "fair") or (
+      c[1] == 97 and c[0] == "fair" and (c[4].get("h"), c[4].get("k"), c[4].get("c")) == (4, 2, 2)
+      and "min_cluster_size" not in c[4] and not c[4].get("track_cost"))
+  assert _replay(sel) >= 15
+
+
+@pytest.mark.slow
+def test_same_results_as_host_driver_all_cases():
+  assert _replay(lambda i, c: True) == 140
+
+
+# ---------------------------------------------------------------------------
+# vmap and compilation.
+
+
+def test_vmap_fair_hc_over_8_trees_equals_loop():
+  import functools
+  rng = np.random.default_rng(12)
+  n = FAIR_N
+  trees = [random_tree(rng, n, skew=0.1 * i) for i in range(8)]
+  colors = np.stack([(rng.random(n) < 0.3).astype(np.int32) for _ in range(8)])
+  colors[:, :2] = [0, 1]
+  eps = Fraction(1, 16)
+  kern = functools.partial(R.fair_hc_kernel, eps=(1, 16), num_sorted=4, num_folds=2,
+                           num_colors=2)
+  batch = H.Hierarchy(parent=jnp.stack([t.parent for t in trees]))
+  out = jax.vmap(kern)(batch, jnp.asarray(colors))
+  for i, t in enumerate(trees):
+    res = R.fair_hc(t, colors[i], eps, num_sorted=4, num_folds=2)
+    np.testing.assert_array_equal(np.asarray(out.hierarchy.parent[i]),
+                                  np.asarray(res.hierarchy.parent))
+    steps = R._steps_from(jax.tree_util.tree_map(lambda x: x[i], out.log), False)
+    assert [(s.operator, s.depth, s.count) for s in steps] == \
+        [(s.operator, s.depth, s.count) for s in res.steps]
+    assert all(np.array_equal(a.sizes, b.sizes) for a, b in zip(steps, res.steps))
+
+
+def test_fair_hc_compiles_once_with_and_without_heights():
+  # Cleared first, so an earlier compile of this size cannot make it pass;
+  # the count must be exactly 1 after both calls (0 would mean nothing ran).
+  rng = np.random.default_rng(13)
+  n = FAIR_N
+  a, b = random_tree(rng, n, skew=0.3), random_tree(rng, n, skew=0.5)
+  a = H.Hierarchy(parent=a.parent, height=jnp.arange(2 * n - 1, dtype=jnp.float32))
   colors = (rng.random(n) < 0.3).astype(int)
-  R.fair_hc(trees[0], colors, h=4, k=2, eps=Fraction(1, 16))
-  kernels = [O.rebalance_kernel, O.move_kernel, O.level_kernel, O.fold_kernel, R._views,
-             R._color_counts]
-  before = [f._cache_size() for f in kernels]
-  R.fair_hc(trees[1], colors, h=4, k=2, eps=Fraction(1, 16))
-  assert [f._cache_size() for f in kernels] == before
+  R._program.clear_cache()
+  R.fair_hc(a, colors, Fraction(1, 16), num_sorted=4, num_folds=2)
+  assert R._program._cache_size() == 1
+  R.fair_hc(b, colors, Fraction(1, 8), num_sorted=4, num_folds=2, min_cluster_size=3)
+  assert R._program._cache_size() == 1
+
+
+@pytest.mark.slow  # x64 compiles every program again
+def test_fair_hc_same_tree_under_x64():
+  # The saved reference (32-bit run of the host driver) again, with x64 on.
+  sel = lambda i, c: (c[0] == "fair" and c[1] == 48 and c[4].get("h") == 4
+                      and c[4].get("c") == 3)
+  with jax.enable_x64(True):
+    assert _replay(sel) == 3
 
 
 @pytest.mark.slow
@@ -444,10 +671,11 @@ def test_fair_hc_on_bank_keeps_all_points(uci_dir):
   x = ds.features[idx]
   x = (x - x.mean(0)) / x.std(0)
   tree = linkage(pairwise_distances(jnp.asarray(x, jnp.float32)), "average")
-  cols = ds.colors[idx]
-  out, steps = R.fair_hc(tree, cols, h=4, k=2, eps=Fraction(1, 8))
-  H.validate(out)
-  assert sorted(np.flatnonzero(np.asarray(out.parent) != -2)[:256]) == list(range(256))
+  cols = np.asarray(ds.colors[idx])
+  res = R.fair_hc(tree, cols, Fraction(1, 8), num_sorted=4, num_folds=2)
+  out = res.hierarchy
+  assert_valid_keeps_leaves(out, 256)
+  oracle_check_guarantee(res, cols)
   # the root's children hold both colours in proportions near the data's
   t = Tree(out)
   share = np.mean(cols == 0)
