@@ -170,7 +170,7 @@ def test_phi_ratio_and_table_match_oracle(x64):
     total = sum(D[a, b] for a in range(len(f)) for b in range(a + 1, len(f)))
     np.testing.assert_allclose(float(fl.ratio_fairlets(Dj, dec.fairlet_of)), phi / total,
                                rtol=tol)
-    table = np.asarray(fl.fairlet_table(Dj, dec.fairlet_of, dec.num_fairlets))
+    table = np.asarray(fl.fairlet_table(Dj, dec))
     assert table.shape == (dec.num_fairlets, len(f))
     for a in range(dec.num_fairlets):
       for x in range(len(f)):
@@ -189,7 +189,7 @@ def test_swap_deltas_equal_brute_force_phi_change(seed):
     D, colors, dec = random_instance(seed, n=18, minority=6)
     f = np.asarray(dec.fairlet_of)
     Dj = jnp.asarray(D)
-    table = fl.fairlet_table(Dj, dec.fairlet_of, dec.num_fairlets)
+    table = fl.fairlet_table(Dj, dec)
     delta = np.asarray(fl.swap_deltas(Dj, table, dec.fairlet_of, jnp.asarray(colors)))
     base = phi_oracle(D, f)
     n = len(f)
@@ -212,8 +212,9 @@ def test_swap_deltas_equal_brute_force_phi_change(seed):
 def test_best_swaps_no_partner_for_one_colour_fairlets():
   # One colour, one fairlet: nothing to swap.
   D = jnp.asarray(dist_matrix(np.random.default_rng(0), 3))
-  f = jnp.zeros(3, jnp.int32)
-  table = fl.fairlet_table(D, f, 1)
+  dec = fl.decomposition_from_assignment(np.zeros(3, np.int32))
+  f = dec.fairlet_of
+  table = fl.fairlet_table(D, dec)
   best, partner = fl.best_swaps(D, table, f, jnp.zeros(3, jnp.int32))
   assert np.all(np.isinf(np.asarray(best))) and np.all(np.asarray(partner) == 3)
 
@@ -223,7 +224,7 @@ def test_apply_swap_updates_table_and_assignment():
     D, colors, dec = random_instance(3, n=15, minority=5)
     Dj = jnp.asarray(D)
     f = np.asarray(dec.fairlet_of)
-    table = fl.fairlet_table(Dj, dec.fairlet_of, dec.num_fairlets)
+    table = fl.fairlet_table(Dj, dec)
     u = 0
     v = next(x for x in range(15) if colors[x] == colors[u] and f[x] != f[u])
     t2, f2 = fl.apply_swap(table, dec.fairlet_of, Dj, u, v)
@@ -263,7 +264,7 @@ def test_local_search_keeps_fairlets_and_reports_phi(schedule):
   with jax.enable_x64(True):
     D, colors, dec = random_instance(5, n=30, minority=10)
     f0 = np.asarray(dec.fairlet_of)
-    st = fl.local_search(jax.random.key(0), D, colors, dec, schedule=schedule)
+    st = fl.run_local_search(jax.random.key(0), D, colors, dec, schedule=schedule)
     f = np.asarray(st.fairlet_of)
     assert bool(st.done)
     # Every fairlet keeps its colour counts (swaps are same-coloured).
@@ -273,16 +274,23 @@ def test_local_search_keeps_fairlets_and_reports_phi(schedule):
     np.testing.assert_allclose(float(st.phi), phi_oracle(D, f), rtol=1e-10)
     assert phi_oracle(D, f) < phi_oracle(D, f0)
     assert int(st.swaps) > 0 and int(st.steps) > 0
-    table = np.asarray(st.table)
-    for a in range(dec.num_fairlets):
-      np.testing.assert_allclose(table[a], D[f == a].sum(0), atol=1e-9)
+    if schedule == "fast":
+      table = np.asarray(st.table)
+      for a in range(dec.num_fairlets):
+        np.testing.assert_allclose(table[a], D[f == a].sum(0), atol=1e-9)
+    else:  # the member table and slots describe the final fairlets
+      members, slot = np.asarray(st.members), np.asarray(st.slot)
+      for a in range(dec.num_fairlets):
+        assert sorted(x for x in members[a].tolist() if x < 30) == np.flatnonzero(f == a).tolist()
+      for x in range(30):
+        assert members[f[x], slot[x]] == x
 
 
 def test_fast_schedule_reaches_a_local_optimum():
   with jax.enable_x64(True):
     for seed in range(3):
       D, colors, dec = random_instance(seed, n=24, minority=8)
-      st = fl.local_search(jax.random.key(0), D, colors, dec, schedule="fast", eps=0.1)
+      st = fl.run_local_search(jax.random.key(0), D, colors, dec, schedule="fast", eps=0.1)
       assert locally_optimal(D, colors, np.asarray(st.fairlet_of), 0.1)
 
 
@@ -293,8 +301,8 @@ def test_fast_schedule_never_worse_than_random():
     D = dist_matrix(rng, n, dim=2)
     colors = colors_with(rng, ((n + 2) // 3, n - (n + 2) // 3))
     dec = fl.balance_decomposition(jax.random.key(seed), colors, (1, 2))
-    fast = fl.local_search(jax.random.key(seed), D, colors, dec, schedule="fast")
-    rand = fl.local_search(jax.random.key(seed), D, colors, dec, schedule="random")
+    fast = fl.run_local_search(jax.random.key(seed), D, colors, dec, schedule="fast")
+    rand = fl.run_local_search(jax.random.key(seed), D, colors, dec, schedule="random")
     assert phi_oracle(D, np.asarray(fast.fairlet_of)) <= phi_oracle(
         D, np.asarray(rand.fairlet_of)) * (1 + 1e-6)
 
@@ -302,18 +310,20 @@ def test_fast_schedule_never_worse_than_random():
 def test_random_round_by_hand_phi_monotone_and_stops():
   D, colors, dec = random_instance(7, n=30, minority=10)
   Dj = jnp.asarray(D, jnp.float32)
-  st = fl.local_search_init(jax.random.key(1), Dj, dec)
+  search = fl.local_search("random")
+  st = search.init(Dj, dec, key=jax.random.key(1))
+  assert isinstance(st, fl.RandomSearchState)
   phis = [float(st.phi)]
   while not bool(st.done):
     prev = int(st.swaps)
-    st = fl.local_search_step(st, Dj, colors, schedule="random")
+    st = search.step(st, Dj, colors)
     phis.append(float(st.phi))
     assert int(st.trials) == 30 * int(st.steps)
     if bool(st.done):
       assert int(st.swaps) == prev  # the last round accepted nothing
   assert all(b <= a * (1 + 1e-6) for a, b in zip(phis, phis[1:]))
   # A step after done is a no-op.
-  again = fl.local_search_step(st, Dj, colors, schedule="random")
+  again = search.step(st, Dj, colors)
   assert int(again.steps) == int(st.steps)
 
 
@@ -323,7 +333,7 @@ def test_stop_at_floor_when_phi_is_tiny():
   D = np.zeros((4, 4))
   colors = np.array([0, 1, 0, 1], np.int32)
   dec = fl.balance_decomposition(jax.random.key(0), colors, (1, 1))
-  st = fl.local_search(jax.random.key(0), D, colors, dec)
+  st = fl.run_local_search(jax.random.key(0), D, colors, dec)
   assert bool(st.done) and int(st.swaps) == 0 and int(st.steps) == 0
 
 
@@ -331,20 +341,22 @@ def test_max_steps_and_vmap_over_decompositions():
   D, colors, _ = random_instance(2, n=24, minority=8)
   Dj = jnp.asarray(D, jnp.float32)
   decs = [fl.balance_decomposition(jax.random.key(s), colors, (1, 2)) for s in range(3)]
-  st1 = fl.local_search(jax.random.key(0), D, colors, decs[0], max_steps=1)
+  st1 = fl.run_local_search(jax.random.key(0), D, colors, decs[0], max_steps=1)
   assert int(st1.steps) == 1
   batch = fl.Decomposition(fairlet_of=jnp.stack([d.fairlet_of for d in decs]),
                            num_fairlets=decs[0].num_fairlets, max_size=decs[0].max_size)
   keys = jax.random.split(jax.random.key(0), 3)
-  init = jax.vmap(lambda k, d: fl.local_search_init(k, Dj, d))(keys, batch)
-  step = jax.vmap(lambda s: fl.local_search_step(s, Dj, colors))
-  for _ in range(3):
-    init = step(init)
-  for i, d in enumerate(decs):
-    s = fl.local_search_init(keys[i], Dj, d)
+  for schedule in fl.SCHEDULES:
+    search = fl.local_search(schedule)
+    init = jax.vmap(lambda k, d: search.init(Dj, d, key=k))(keys, batch)
+    step = jax.vmap(lambda s: search.step(s, Dj, colors))
     for _ in range(3):
-      s = fl.local_search_step(s, Dj, colors)
-    np.testing.assert_array_equal(np.asarray(init.fairlet_of[i]), np.asarray(s.fairlet_of))
+      init = step(init)
+    for i, d in enumerate(decs):
+      s = search.init(Dj, d, key=keys[i])
+      for _ in range(3):
+        s = search.step(s, Dj, colors)
+      np.testing.assert_array_equal(np.asarray(init.fairlet_of[i]), np.asarray(s.fairlet_of))
 
 
 @pytest.mark.parametrize("kwargs,match", [
@@ -355,7 +367,7 @@ def test_max_steps_and_vmap_over_decompositions():
 def test_local_search_errors(kwargs, match):
   D, colors, dec = random_instance(0, n=12, minority=4)
   with pytest.raises(ValueError, match=match):
-    fl.local_search(jax.random.key(0), D, colors, dec, **kwargs)
+    fl.run_local_search(jax.random.key(0), D, colors, dec, **kwargs)
 
 
 def test_decomposition_from_assignment():
