@@ -129,7 +129,9 @@ def _color_counts(fn: str, colors: Any):
   empty = np.flatnonzero(counts == 0)
   if empty.size:
     _checks.fail(fn, "colors", f"give every colour in [0, {num_colors}) at least "
-                 "one point", f"no point of colour {int(empty[0])}")
+                 "one point (colours are codes 0..c-1: recode other labels with "
+                 "np.unique(labels, return_inverse=True)[1])",
+                 f"no point of colour {int(empty[0])}")
   return c, counts
 
 

@@ -568,3 +568,9 @@ def test_random_round_changes_phi_by_the_swap_formula():
     for a in range(dec.num_fairlets):
       assert (np.bincount(colors[f1 == a], minlength=2)
               == np.bincount(colors[f0 == a], minlength=2)).all()
+
+
+def test_raw_group_codes_get_a_recoding_hint():
+  with pytest.raises(ValueError, match=r"no point of colour 0") as e:
+    fl.fairlet_decomposition(jax.random.key(0), np.array([1, 2, 1, 2]), Balance(1, 1))
+  assert "np.unique(labels, return_inverse=True)[1]" in str(e.value)

@@ -2,8 +2,9 @@
 
 The method has three phases:
 
-1. a fairlet decomposition (:mod:`fairhc_jax.fairlets`): random, two colours
-   with balance ``b:r`` or any number of colours with cap ``alpha = 1/t``;
+1. a fairlet decomposition (:mod:`fairhc_jax.fairlets`) for a constraint
+   object: random, ``Balance(b, r)`` (two colours) or
+   ``BoundedRepresentation(1/t)`` (any number of colours);
 2. the local search (Algorithm 1) that lowers the fairlet objective
    ``phi(Y) = sum_k d(Y_k)`` by swapping same-coloured points, with the
    authors' randomised schedule or the fast one;
@@ -14,7 +15,12 @@ The method has three phases:
    above the fairlet layer is fair under any union-closed notion.
 
 :func:`fair_hierarchical_clustering` runs all three and reports statistics
-and the time of each phase.
+and the time of each phase; its result carries the constraint and the
+:class:`~fairhc_jax.fairness.ClusterScope` its guarantee holds for, so
+checking a result with its own scope passes.
+
+Internal code calls kernels only (``fairlet_members``, ``distance_table``,
+``agglomerative.linkage_kernel``); the public entry points check.
 """
 
 from __future__ import annotations
@@ -162,12 +168,37 @@ def fairlet_tree(D: Any, decomposition: Decomposition, *,
   value can only rise and cost and revenue can only worsen against the
   paper's tree.
 
+  Which ``inner`` is the default: ``"linkage"``, the paper's tree. Measured
+  on the same searched fairlets (``benchmarks/fairlet_inner_compare.py``,
+  n = 3,200, 3 samples; ``benchmarks/results/fairlet_inner_compare.txt``):
+  INNER_TABLE
+  Flattening only changes the clusters inside fairlets (at most
+  ``max_size`` points each), so both objectives move by well under 1%
+  (value up, cost up); the paper's tree keeps the better cost and its
+  guarantee is stated exactly by the result's scope
+  (``ClusterScope(blocks=fairlets)``), which the checks take. Use
+  ``"flat"`` when every internal node must pass an unscoped check
+  (Definition 5 exactly, or Knittel et al.'s leaf-children rule).
+
   Node layout (``inner="linkage"``, a binary tree): leaves ``0..n-1``; then
   each fairlet's ``|Y_a| - 1`` merges, fairlet by fairlet; then the
   ``k - 1`` fairlet-level merges. (``"flat"``: the fairlet nodes, then the
-  fairlet-level merges, then free slots.) Heights are the average-linkage
-  merge distances of each part (a flat node: its mean pairwise distance);
-  fairlet-level heights can be lower than some in-fairlet heights.
+  fairlet-level merges, then free slots.) Children always have smaller ids
+  than their parents.
+
+  Heights (raw, as built): an in-fairlet merge sits at its average-linkage
+  distance inside the fairlet (a flat fairlet node: the mean pairwise
+  distance of its points); a fairlet-level merge sits at the outer
+  vertex-weighted average-linkage distance, i.e. the mean point-to-point
+  distance ``d(A, B) / (|A| |B|)`` between the two merged groups of
+  fairlets. Each part is monotone on its own (average linkage is), but the
+  whole need not be: a fairlet is chosen for fairness, so its points (e.g.
+  a minority point and its majority partners) can be further apart than
+  two neighbouring fairlets are on average, and then a fairlet-level merge
+  sits below an in-fairlet merge (on Census at n = 3,200 about 15% of the
+  internal nodes). The raw heights are kept (they are the distances the
+  tree was built from); :func:`fairhc_jax.interop.to_linkage` makes them
+  monotone for SciPy (each node at least as high as its children).
 
   Args:
     D: ``float[n, n]`` symmetric distances with a zero diagonal.
