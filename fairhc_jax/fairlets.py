@@ -54,9 +54,11 @@ sum here has a fixed order. Sums over a fairlet's points run over the
 member table (``members[a, s]``, the ``s``-th point of fairlet ``a`` by
 index) in slot order; there is no float scatter-add (``segment_sum``
 becomes atomic adds in arbitrary order on GPU). The loops inside a step
-have trip counts fixed at trace time (a few static capacities chosen by
-``lax.switch``), so on a GPU no loop reads its predicate back per
-iteration; only the outer loop over steps in ``run`` is data-dependent.
+have trip counts fixed at trace time on GPU/TPU (a few static capacities
+chosen by ``lax.switch``; ``lax.platform_dependent`` keeps the exact
+while-loop count on CPU, where a loop predicate costs nothing; both forms
+give the same result, tested), so on a GPU no loop reads its predicate back
+per iteration; only the outer loop over steps in ``run`` is data-dependent.
 
 Precision: ``phi`` and ``d(V)`` are float sums of up to ``n^2`` terms in the
 dtype of ``D`` (float32 by default: relative error about ``1e-6`` to ``1e-5``
@@ -847,6 +849,30 @@ def _by_capacity(count, caps, make):
   return jax.lax.switch(tier, [make(c) for c in caps])
 
 
+FIXED_TRIP_COUNTS_ON_CPU = False
+"""Read at trace time by :func:`_loop_upto`; tests set it to run the
+fixed-trip-count form (the one GPUs and TPUs get) on CPU."""
+
+
+def _loop_upto(count, caps, body, init):
+  """``fori_loop(0, count, body, init)`` for a traced ``count <= caps[-1]``.
+
+  ``body(i, carry)`` must be a no-op for ``i >= count`` (masked). On CPU a
+  while loop with the exact trip count (no host round trip there); on
+  other backends (``lax.platform_dependent``) a loop with the least static
+  capacity ``>= count`` (``lax.switch``), so that no loop reads its
+  predicate back to the host every iteration. Both give the same result.
+  """
+  def fixed():
+    return _by_capacity(count, caps,
+                        lambda c: lambda: jax.lax.fori_loop(0, c, body, init))
+
+  if FIXED_TRIP_COUNTS_ON_CPU:
+    return fixed()
+  return jax.lax.platform_dependent(
+      cpu=lambda: jax.lax.fori_loop(0, count, body, init), default=fixed)
+
+
 def _fast_step(state: FastSearchState, D, colors, eps):
   """One step of the fast schedule: many disjoint best swaps.
 
@@ -864,10 +890,9 @@ def _fast_step(state: FastSearchState, D, colors, eps):
   touched (still exact). Such a partial step may miss some swaps, so the
   search only stops after a full step finds none.
 
-  Every loop here has a static trip count: the candidate scan and the
-  swap updates run to the least of a few static capacities (``n, n/4,
-  n/16, ...``) that covers the step's count, picked by ``lax.switch``;
-  slots past the count are masked.
+  The candidate scan and the swap updates are masked loops up to a
+  traced count (:func:`_loop_upto`): the exact count on CPU, the least of
+  a few static capacities (``n, n/4, n/16, ...``) on other backends.
   """
   n = D.shape[0]
   k = state.table.shape[0]
@@ -916,10 +941,7 @@ def _fast_step(state: FastSearchState, D, colors, eps):
   init = (jnp.zeros(k, bool), state.phi, jnp.zeros((), jnp.int32),
           jnp.zeros(max_swaps, jnp.int32), jnp.zeros(max_swaps, jnp.int32))
 
-  def scan_to(cap):
-    return lambda: jax.lax.fori_loop(0, cap, scan_body, init)
-
-  used, _, count, acc_u, acc_v = _by_capacity(num_neg, _capacities(n), scan_to)
+  used, _, count, acc_u, acc_v = _loop_upto(num_neg, _capacities(n), scan_body, init)
 
   def do_swap(s, table):
     live = s < count
@@ -929,10 +951,7 @@ def _fast_step(state: FastSearchState, D, colors, eps):
     table = table.at[jnp.where(live, i, k)].add(diff, mode="drop")
     return table.at[jnp.where(live, j, k)].add(-diff, mode="drop")
 
-  def swap_to(cap):
-    return lambda: jax.lax.fori_loop(0, cap, do_swap, state.table)
-
-  table = _by_capacity(count, _capacities(max_swaps), swap_to)
+  table = _loop_upto(count, _capacities(max_swaps), do_swap, state.table)
   # The assignment: all accepted swaps at once (distinct points).
   live = jnp.arange(max_swaps) < count
   pu = jnp.where(live, acc_u, n)

@@ -453,3 +453,15 @@ def test_flat_heights_are_mean_pairwise_distances():
         pairs = [(a, b) for i, a in enumerate(pts) for b in pts[i + 1:]]
         np.testing.assert_allclose(float(h.height[u]),
                                    np.mean([D[a, b] for a, b in pairs]), rtol=1e-12)
+
+
+def test_pipeline_compiles_each_kernel_once_per_shape():
+  """Caches cleared first, so a second compile cannot hide behind an earlier test."""
+  X, colors = instance(26, 36, 10)
+  kernels = (fl._run_kernel, fl._fast_init, fhc._fairlet_tree_kernel)
+  for k in kernels:
+    k.clear_cache()
+  for seed, eps in ((0, 0.1), (1, 0.2), (2, 0.05)):
+    fhc.fair_hierarchical_clustering(jax.random.key(seed), X, colors,
+                                     constraint=Balance(1, 3), eps=eps, progress=False)
+  assert [k._cache_size() for k in kernels] == [1, 1, 1]

@@ -574,3 +574,21 @@ def test_raw_group_codes_get_a_recoding_hint():
   with pytest.raises(ValueError, match=r"no point of colour 0") as e:
     fl.fairlet_decomposition(jax.random.key(0), np.array([1, 2, 1, 2]), Balance(1, 1))
   assert "np.unique(labels, return_inverse=True)[1]" in str(e.value)
+
+
+@pytest.mark.parametrize("schedule", ["fast", "random"])
+def test_fixed_trip_count_form_equals_the_cpu_form_bitwise(schedule, monkeypatch):
+  """The loops GPUs get (static capacities) give the CPU loops' result."""
+  D, colors, dec = random_instance(15, n=300, minority=100)
+  Dj = jnp.asarray(D, jnp.float32)
+  search = fl.local_search(schedule)
+
+  def once():
+    fl._run_kernel.clear_cache()
+    st = search.run(search.init(Dj, dec, key=jax.random.key(2)), Dj, colors)
+    return int(st.swaps), np.asarray(st.fairlet_of).tobytes(), np.asarray(st.phi).tobytes()
+
+  a = once()
+  monkeypatch.setattr(fl, "FIXED_TRIP_COUNTS_ON_CPU", True)
+  b = once()
+  assert a[0] > 0 and a == b
