@@ -419,8 +419,7 @@ def test_tree_kernel_calls_the_linkage_kernel_and_vmaps(monkeypatch):
       assert set(got) == set(expect)
 
 
-@pytest.mark.parametrize("schedule", ["fast", "random"])
-@pytest.mark.parametrize("inner", ["linkage", "flat"])
+@pytest.mark.parametrize("schedule,inner", [("fast", "linkage"), ("random", "flat")])
 def test_same_key_same_tree_bitwise(schedule, inner):
   X, colors = instance(24, 64, 22)
   key = jax.random.key(11)
