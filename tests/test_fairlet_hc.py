@@ -464,3 +464,20 @@ def test_pipeline_compiles_each_kernel_once_per_shape():
     fhc.fair_hierarchical_clustering(jax.random.key(seed), X, colors,
                                      constraint=Balance(1, 3), eps=eps, progress=False)
   assert [k._cache_size() for k in kernels] == [1, 1, 1]
+
+
+def test_portable_sums_equal_the_cpu_sums_bitwise(monkeypatch):
+  """The fairlet-to-fairlet sums GPUs get equal the CPU form, bitwise."""
+  X, colors = instance(27, 40, 12)
+  D = jnp.asarray(euclid(X), jnp.float32)
+  dec = fl.balance_decomposition(jax.random.key(6), colors, (1, 3))
+
+  def once():
+    fhc._fairlet_tree_kernel.clear_cache()
+    h = fhc._fairlet_tree_kernel(D, dec.fairlet_of, dec.num_fairlets, dec.max_size)
+    return np.asarray(h.parent).tobytes(), np.asarray(h.height).tobytes()
+
+  a = once()
+  monkeypatch.setattr(fhc, "PORTABLE_SUMS_ON_CPU", True)
+  b = once()
+  assert a == b
