@@ -48,20 +48,21 @@ import numpy as np
 
 from fairhc_jax import datasets
 from fairhc_jax.algorithms import fairlet_hc as fhc
-from fairhc_jax.distances import similarity
 from fairhc_jax.agglomerative import linkage
+from fairhc_jax.distances import similarity
+from fairhc_jax.fairness import Balance, BoundedRepresentation
 from fairhc_jax.objectives import (cohen_addad_value, dasgupta_cost,
                                    moseley_wang_revenue, revenue_upper_bound,
                                    value_upper_bound)
 
 DATA_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "uci"
 
-# name -> (loader, colour option, balance)
+# name -> (loader, colour option, constraint)
 DATASETS = {
-    "census-gender": ("census", "gender", (1, 3)),
-    "census-race": ("census", "race", (1, 7)),
-    "bank-marriage": ("bank", "marital", (1, 2)),
-    "bank-age": ("bank", "age", (2, 3)),
+    "census-gender": ("census", "gender", Balance(1, 3)),
+    "census-race": ("census", "race", Balance(1, 7)),
+    "bank-marriage": ("bank", "marital", Balance(1, 2)),
+    "bank-age": ("bank", "age", Balance(2, 3)),
 }
 
 
@@ -102,17 +103,17 @@ def peers(D64):
   return out
 
 
-def one_run(key, X, colors, target, schedule, with_peers, with_avg=True):
+def one_run(key, X, colors, target, schedule, with_peers, with_avg=True, inner="linkage"):
   """Runs the pipeline once and evaluates it; returns a dict of numbers.
 
   ``with_avg=False`` (whole data sets) skips average linkage and the tree on
   the random fairlets (no ``rv0``, ``rv1``, ``cost``), to save memory.
   """
-  kw = dict(balance=target) if isinstance(target, tuple) else dict(alpha=target)
+  kw = dict(constraint=target, inner=inner)
   kw["progress"] = False  # time the search as one call; keep the table clean
   if with_avg:
     # The tree on the random fairlets (same key: same initial decomposition).
-    r0 = fhc.fair_hierarchical_clustering(key, X, colors, schedule="none", **kw)
+    r0 = fhc.fair_hierarchical_clustering(key, X, colors, schedule=None, **kw)
     val0 = float(cohen_addad_value(r0.hierarchy, r0.distances))
     del r0
   t = time.perf_counter()
@@ -165,6 +166,8 @@ def main():
                  default=[400, 800, 1600, 3200, 6400, 12800])
   p.add_argument("--reps", type=int, default=5, help="samples per size")
   p.add_argument("--schedule", default="fast", choices=["fast", "random"])
+  p.add_argument("--inner", default="linkage", choices=list(fhc.INNER),
+                 help="how each fairlet hangs below its node (see fairlet_tree)")
   p.add_argument("--no-peers", action="store_true", help="skip SciPy / fastcluster")
   p.add_argument("--full", choices=list(DATASETS),
                  help="run once on the whole data set instead")
@@ -174,7 +177,7 @@ def main():
   args = p.parse_args()
 
   print(f"jax {jax.__version__} on {jax.devices()[0].platform}, "
-        f"schedule={args.schedule}, float32")
+        f"schedule={args.schedule}, inner={args.inner}, float32")
   header = "data            n     " + " ".join(f"{c:>8}" for c, _ in COLS)
   print(header)
   names = [args.full] if args.full else args.data
@@ -189,7 +192,7 @@ def main():
       colors_all = age_groups(ds)
       # The tightest cap 1/t (t <= 4) that the groups' shares allow.
       t = min(4, len(colors_all) // int(np.bincount(colors_all).max()))
-      target = 1.0 / t
+      target = BoundedRepresentation(1 / t)
       label = ("census" if name.startswith("census") else "bank") + f"-age4/{t}"
     sizes = [len(colors_all)] if args.full else args.sizes
     for n in sizes:
@@ -207,7 +210,7 @@ def main():
         t = time.perf_counter()
         res = one_run(key, X, colors, target, args.schedule,
                       with_peers=not (args.no_peers or args.full),
-                      with_avg=not args.full)
+                      with_avg=not args.full, inner=args.inner)
         if rep == 0 and not args.full:
           compile_s = time.perf_counter() - t  # compile + one run: not averaged
           continue

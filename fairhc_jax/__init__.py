@@ -22,15 +22,16 @@ from fairhc_jax.balance import balance_profile, is_relatively_balanced, unbalanc
 from fairhc_jax.distances import pairwise_distances, similarity
 from fairhc_jax.fairlets import (
     Decomposition,
-    LocalSearchState,
+    FastSearchState,
+    LocalSearch,
+    RandomSearchState,
     balance_decomposition,
     capped_decomposition,
+    fairlet_decomposition,
     fairlet_objective,
     local_search,
-    local_search_init,
-    local_search_run,
-    local_search_step,
     ratio_fairlets,
+    run_local_search,
 )
 from fairhc_jax.fairness import (
     Balance,
@@ -106,11 +107,11 @@ __all__ = [
     "pairwise_distances", "postorder_compact", "revenue_upper_bound", "root",
     "similarity", "to_linkage", "validate", "value_upper_bound",
     # fairlets and the Ahmadian et al. fair tree
-    "Decomposition", "FairHCResult", "FairHCStats", "LocalSearchState",
-    "balance_decomposition", "capped_decomposition",
-    "fair_hierarchical_clustering", "fairlet_objective", "fairlet_tree",
-    "local_search", "local_search_init", "local_search_run",
-    "local_search_step", "ratio_fairlets",
+    "Decomposition", "FairHCResult", "FairHCStats", "FastSearchState",
+    "LocalSearch", "RandomSearchState", "balance_decomposition",
+    "capped_decomposition", "fair_hierarchical_clustering",
+    "fairlet_decomposition", "fairlet_objective", "fairlet_tree",
+    "local_search", "ratio_fairlets", "run_local_search",
     # tree operators and the Knittel et al. reductions
     "ReductionResult", "abstract_bottom_levels", "balance_profile",
     "contract_nodes", "fair_hc", "is_relatively_balanced", "level_abstraction",

@@ -6,25 +6,59 @@ al. (NeurIPS 2020) build a fair hierarchy on top of one, and for the value
 objective want the decomposition to keep close points together, that is to
 minimise the fairlet objective ``phi(Y) = sum_k d(Y_k)``. This module holds:
 
-* the decompositions: :func:`balance_decomposition` (two colours, balance
-  ``b:r``) and :func:`capped_decomposition` (any number of colours, cap
-  ``alpha = 1/t``), both random (an explicit ``key``) and both returning a
-  :class:`Decomposition` (``fairlet_of: int32[n]`` plus the static number of
-  fairlets);
+* the decompositions, driven by the constraint types of
+  :mod:`fairhc_jax.fairness` (the objects the checks take):
+  :func:`fairlet_decomposition` ``(key, colors, constraint)`` dispatches on
+  :class:`~fairhc_jax.fairness.Balance` ``(b, r)`` (two colours, every
+  fairlet with balance ``>= b/r``; :func:`balance_decomposition`) and
+  :class:`~fairhc_jax.fairness.BoundedRepresentation` ``(1/t)`` (any number
+  of colours, no colour above a share of ``1/t``;
+  :func:`capped_decomposition`). All are random (an explicit ``key``) and
+  return a :class:`Decomposition` (``fairlet_of: int32[n]`` plus the static
+  number of fairlets and largest size);
 * the objective :func:`fairlet_objective` (``phi``), :func:`ratio_fairlets`,
-  the point-to-fairlet distance table :func:`fairlet_table`, the all-pairs
-  swap kernel :func:`swap_deltas` and the O(n) update :func:`apply_swap`;
-* the local search (Algorithm 1) as an ``init``/``step`` pair with an explicit
-  state (:class:`LocalSearchState`, :func:`local_search_init`,
-  :func:`local_search_step`) and a driver :func:`local_search`, with two
-  schedules: ``"random"`` (the authors' randomised one, for reproduction) and
-  ``"fast"`` (best swaps, many disjoint swaps per step).
+  the member table :func:`fairlet_members`, the point-to-fairlet distance
+  table :func:`fairlet_table`, the all-pairs swap kernel :func:`swap_deltas`
+  and the O(n) update :func:`apply_swap`;
+* the local search (Algorithm 1) in the optax style:
+  ``search = local_search(schedule, eps)`` is a :class:`LocalSearch` triple
+  of pure functions ``init(D, decomposition, key=None) -> state``,
+  ``step(state, D, colors) -> state`` and ``run(state, D, colors,
+  max_steps=None) -> state`` with one state type per schedule
+  (:class:`FastSearchState`, :class:`RandomSearchState`); the schedule and
+  ``eps`` are fixed (and checked) once, when the pair is made.
+  :func:`run_local_search` is the convenience runner (checks, init, run,
+  a progress line). Schedules (:data:`SCHEDULES`): ``"fast"`` (best swaps,
+  many disjoint swaps per step) and ``"random"`` (the authors' randomised
+  one, for reproduction).
+
+Constraint rules (exact, with :func:`fairhc_jax._checks.as_fraction`, the
+same reading as the checks): ``Balance(b, r)`` needs integers
+``1 <= b <= r`` (``b = 0`` asks for no fairness at all and is an error
+here: use plain average linkage); it is the same constraint as
+``Balance(b/g, r/g)`` for ``g = gcd(b, r)`` and the decomposition uses the
+reduced pair (smaller fairlets). ``BoundedRepresentation(alpha)`` needs
+``alpha = 1/t`` exactly for a positive integer ``t`` (``0.25``, ``1/3`` as
+a float, ``Fraction(1, 3)``, ``(1, 3)``); other caps have no fairlet
+construction here and are an error. Infeasible requests name the colour
+and the numbers.
 
 Notation: ``n`` points, ``k`` fairlets, ``D: float[n, n]`` symmetric
 distances with a zero diagonal, ``f = fairlet_of``. The table is stored
 fairlet-major, ``table[a, x] = d(x, Y_a) = sum_{y in Y_a} D[y, x]``
 (``float[k, n]``): a swap then rewrites two *rows* of it, the cheap direction
 on XLA:CPU.
+
+Determinism (same key, same result, bitwise, on any backend): every float
+sum here has a fixed order. Sums over a fairlet's points run over the
+member table (``members[a, s]``, the ``s``-th point of fairlet ``a`` by
+index) in slot order; there is no float scatter-add (``segment_sum``
+becomes atomic adds in arbitrary order on GPU). The loops inside a step
+have trip counts fixed at trace time on GPU/TPU (a few static capacities
+chosen by ``lax.switch``; ``lax.platform_dependent`` keeps the exact
+while-loop count on CPU, where a loop predicate costs nothing; both forms
+give the same result, tested), so on a GPU no loop reads its predicate back
+per iteration; only the outer loop over steps in ``run`` is data-dependent.
 
 Precision: ``phi`` and ``d(V)`` are float sums of up to ``n^2`` terms in the
 dtype of ``D`` (float32 by default: relative error about ``1e-6`` to ``1e-5``
@@ -38,7 +72,7 @@ import fractions
 import functools
 import math
 import time
-from typing import Any, NamedTuple, Optional, Sequence
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -46,10 +80,13 @@ import numpy as np
 
 from fairhc_jax import _checks
 from fairhc_jax import progress as _progress
+from fairhc_jax.fairness import Balance, BoundedRepresentation
 from fairhc_jax.progress import ProgressMode
 
 SCHEDULES = ("fast", "random")
-"""Local-search schedules: ``"fast"`` (ours) and ``"random"`` (the authors')."""
+"""Local-search schedules: ``"fast"`` (ours) and ``"random"`` (the authors').
+The one list of them: :func:`fairhc_jax.algorithms.fairlet_hc.
+fair_hierarchical_clustering` also takes ``schedule=None`` (no search)."""
 
 
 # ---------------------------------------------------------------------------
@@ -94,35 +131,113 @@ def _color_counts(fn: str, colors: Any):
   empty = np.flatnonzero(counts == 0)
   if empty.size:
     _checks.fail(fn, "colors", f"give every colour in [0, {num_colors}) at least "
-                 "one point", f"no point of colour {int(empty[0])}")
+                 "one point (colours are codes 0..c-1: recode other labels with "
+                 "np.unique(labels, return_inverse=True)[1])",
+                 f"no point of colour {int(empty[0])}")
   return c, counts
 
 
-def _check_balance(fn: str, balance: Any) -> tuple[int, int]:
-  if not isinstance(balance, (tuple, list)) or len(balance) != 2:
-    _checks.fail(fn, "balance", "be a pair (b, r) of positive integers with b <= r",
-                 _checks.describe(balance), TypeError)
-  b = _checks.check_positive_int(fn, "balance[0]", balance[0])
-  r = _checks.check_positive_int(fn, "balance[1]", balance[1])
+def read_balance(fn: str, constraint: Any) -> tuple[int, int]:
+  """Reads a two-colour balance target; returns the reduced ``(b, r)``.
+
+  Accepts :class:`~fairhc_jax.fairness.Balance` ``(b, r)`` or the alias
+  pair ``(b, r)``. Integers ``1 <= b <= r`` (exact: no float ratios);
+  the result is divided by ``gcd(b, r)`` (the same constraint, smaller
+  fairlets).
+  """
+  if isinstance(constraint, Balance):
+    names = ("constraint.b", "constraint.r")
+    what = f"Balance({constraint.b!r}, {constraint.r!r})"
+  elif isinstance(constraint, (tuple, list)) and len(constraint) == 2:
+    names = ("balance[0]", "balance[1]")
+    what = f"({constraint[0]!r}, {constraint[1]!r})"
+  else:
+    _checks.fail(fn, "constraint", "be Balance(b, r) with integers 1 <= b <= r",
+                 _checks.describe(constraint), TypeError)
+  vals = []
+  for name, v in zip(names, constraint):
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)):
+      _checks.fail(fn, name, "be an integer", repr(v), TypeError)
+    vals.append(int(v))
+  b, r = vals
+  if b == 0:
+    _checks.fail(fn, names[0], "be an integer >= 1 for a fairlet decomposition "
+                 "(b = 0 asks for no balance at all: use plain average linkage, "
+                 "fairhc_jax.linkage)", what)
+  if b < 0 or r < 1:
+    _checks.fail(fn, names[0] if b < 0 else names[1], "be an integer >= 1", what)
   if b > r:
-    _checks.fail(fn, "balance", "be (b, r) with b <= r", f"({b}, {r})")
-  return b, r
+    _checks.fail(fn, "constraint" if names[0][0] == "c" else "balance",
+                 "be (b, r) with b <= r (balance is at most 1)", what)
+  g = math.gcd(b, r)
+  return b // g, r // g
+
+
+def read_cap(fn: str, constraint: Any) -> int:
+  """Reads a cap ``1/t``; returns the integer ``t``.
+
+  Accepts :class:`~fairhc_jax.fairness.BoundedRepresentation` ``(alpha)``
+  or the alias ``alpha`` (a ``Fraction``, int, ``(num, den)`` or float, read
+  exactly with :func:`fairhc_jax._checks.as_fraction`: ``0.25 -> 1/4``,
+  ``1/3 -> 1/3``). ``alpha`` must be exactly ``1/t``, ``t >= 1``.
+  """
+  if isinstance(constraint, BoundedRepresentation):
+    arg, raw = "constraint.alpha", constraint.alpha
+  else:
+    arg, raw = "alpha", constraint
+  if isinstance(raw, (str, bytes)) or raw is None:
+    _checks.fail(fn, arg, "be a number 1/t with t a positive integer", repr(raw),
+                 TypeError)
+  a = _checks.as_fraction(fn, arg, raw)
+  if not 0 < a <= 1:
+    _checks.fail(fn, arg, "be in (0, 1] (a cap 1/t)", repr(raw))
+  if a.numerator != 1:
+    _checks.fail(fn, arg, "be 1/t for a positive integer t (e.g. 1/2, 1/3, 0.25; "
+                 "other caps have no fairlet construction)", f"{raw!r} = {a}")
+  return int(a.denominator)
 
 
 def check_alpha(fn: str, alpha: Any) -> int:
-  """Validates a cap ``alpha = 1/t`` (t a positive integer); returns ``t``."""
-  if isinstance(alpha, bool) or not isinstance(
-      alpha, (int, float, np.integer, np.floating, fractions.Fraction)):
-    _checks.fail(fn, "alpha", "be a number 1/t with t a positive integer",
-                 repr(alpha), TypeError)
-  a = float(alpha)
-  if not (0.0 < a <= 1.0):
-    _checks.fail(fn, "alpha", "be in (0, 1] (a cap 1/t)", repr(alpha))
-  t = round(1.0 / a)
-  if abs(t * a - 1.0) > 1e-9:
-    _checks.fail(fn, "alpha", "be 1/t for a positive integer t "
-                 "(e.g. 1/2, 1/3, 0.25)", repr(alpha))
-  return int(t)
+  """Validates a cap ``alpha = 1/t`` exactly; returns ``t`` (see :func:`read_cap`)."""
+  return read_cap(fn, alpha)
+
+
+Constraint = Union[Balance, BoundedRepresentation]
+"""The constraints a fairlet decomposition can be built for."""
+
+
+def as_constraint(fn: str, constraint: Any = None, *, balance: Any = None,
+                  alpha: Any = None):
+  """Reads the target of a fairlet pipeline: exactly one of the three.
+
+  Returns:
+    ``(constraint, kind, params)``: the constraint object (``Balance`` with
+    the given integers, or ``BoundedRepresentation(Fraction(1, t))``),
+    ``"balance"`` or ``"cap"``, and ``(b, r)`` reduced or ``t``.
+  """
+  given = [(name, v) for name, v in (("constraint", constraint), ("balance", balance),
+                                     ("alpha", alpha)) if v is not None]
+  if len(given) != 1:
+    _checks.fail(fn, "constraint", "be given exactly once (constraint=Balance(b, r) "
+                 "for two colours, constraint=BoundedRepresentation(1/t) for a cap; "
+                 "balance=(b, r) and alpha=1/t are aliases)",
+                 ", ".join(f"{k}={v!r}" for k, v in given) if given else "none")
+  name, v = given[0]
+  if name == "balance":
+    b, r = read_balance(fn, v)
+    return Balance(int(v[0]), int(v[1])), "balance", (b, r)
+  if name == "alpha":
+    t = read_cap(fn, v)
+    return BoundedRepresentation(fractions.Fraction(1, t)), "cap", t
+  if isinstance(v, Balance):
+    b, r = read_balance(fn, v)
+    return Balance(int(v.b), int(v.r)), "balance", (b, r)
+  if isinstance(v, BoundedRepresentation):
+    t = read_cap(fn, v)
+    return BoundedRepresentation(fractions.Fraction(1, t)), "cap", t
+  _checks.fail(fn, "constraint", "be Balance(b, r) or BoundedRepresentation(1/t) "
+               "(the constraints with a fairlet construction)",
+               type(v).__name__, TypeError)
 
 
 @jax.jit
@@ -175,32 +290,12 @@ def balance_slots(minority: int, majority: int, b: int, r: int):
           np.concatenate(majs).astype(np.int32), fid + rb, max_size)
 
 
-def balance_decomposition(key: jax.Array, colors: Any,
-                          balance: Sequence[int]) -> Decomposition:
-  """A random two-colour fairlet decomposition with balance at least ``b/r``.
-
-  Every fairlet has ``min(#0, #1) * r >= max(#0, #1) * b`` and at most
-  ``b + r`` points (see :func:`balance_slots` for the construction); the
-  points of each colour are assigned to the slots in a random order.
-
-  Args:
-    key: PRNG key (consumed).
-    colors: ``int[n]`` with values 0 and 1, both present.
-    balance: ``(b, r)``, positive integers, ``b <= r``.
-
-  Returns:
-    A :class:`Decomposition`.
-
-  Raises:
-    ValueError: bad colours or balance, or a minority share below
-      ``b / (b + r)`` (the message names the colour and its share).
-  """
-  fn = "balance_decomposition"
-  b, r = _check_balance(fn, balance)
+def _balance_decomposition(fn: str, key, colors, b: int, r: int) -> Decomposition:
   c, counts = _color_counts(fn, colors)
   if counts.size != 2:
-    _checks.fail(fn, "colors", "hold exactly two colours 0 and 1 with balance=(b, r) "
-                 "(use alpha=1/t for more)", f"{counts.size} colour(s)")
+    _checks.fail(fn, "colors", "hold exactly two colours 0 and 1 for a Balance "
+                 "constraint (use BoundedRepresentation(1/t) for more)",
+                 f"{counts.size} colour(s)")
   n = int(c.shape[0])
   g = int(np.argmin(counts))
   big_b, big_r = int(counts[g]), int(counts[1 - g])
@@ -215,7 +310,53 @@ def balance_decomposition(key: jax.Array, colors: Any,
   return Decomposition(fairlet_of=f, num_fairlets=int(k), max_size=int(max_size))
 
 
-def capped_decomposition(key: jax.Array, colors: Any, alpha: Any) -> Decomposition:
+def _capped_decomposition(fn: str, key, colors, t: int) -> Decomposition:
+  c, counts = _color_counts(fn, colors)
+  n = int(c.shape[0])
+  if n < t:
+    _checks.fail(fn, "colors", f"hold at least one fairlet's worth of points "
+                 f"(t = 1/alpha = {t})", f"{n} point(s)")
+  over = np.flatnonzero(counts * t > n)
+  if over.size:
+    g = int(over[np.argmax(counts[over])])
+    _checks.fail(fn, "colors", f"give every colour a share of at most alpha = 1/{t} "
+                 f"= {1 / t:.4g}", f"colour {g} with {int(counts[g])} of {n} points "
+                 f"(share {counts[g] / n:.4g}, at most {n // t} allowed)")
+  k = n // t
+  slots = np.arange(n, dtype=np.int32) % k
+  f = _assign(key, c, jnp.asarray(slots))
+  return Decomposition(fairlet_of=f, num_fairlets=int(k), max_size=-(-n // k))
+
+
+def balance_decomposition(key: jax.Array, colors: Any, constraint: Any) -> Decomposition:
+  """A random two-colour fairlet decomposition with balance at least ``b/r``.
+
+  Every fairlet has ``min(#0, #1) * r >= max(#0, #1) * b`` and at most
+  ``b + r`` points (``b, r`` reduced by their gcd; see
+  :func:`balance_slots` for the construction); the points of each colour
+  are assigned to the slots in a random order.
+
+  Args:
+    key: PRNG key (consumed).
+    colors: ``int[n]`` with values 0 and 1, both present.
+    constraint: :class:`~fairhc_jax.fairness.Balance` ``(b, r)`` or the
+      alias pair ``(b, r)``: integers ``1 <= b <= r``.
+
+  Returns:
+    A :class:`Decomposition`.
+
+  Raises:
+    ValueError: bad colours or balance (``b = 0`` included), or a minority
+      share below ``b / (b + r)`` (the message names the colour and its
+      counts).
+  """
+  fn = "balance_decomposition"
+  b, r = read_balance(fn, constraint)
+  _checks.check_key(fn, key)
+  return _balance_decomposition(fn, key, colors, b, r)
+
+
+def capped_decomposition(key: jax.Array, colors: Any, constraint: Any) -> Decomposition:
   """A random fairlet decomposition in which no colour exceeds ``alpha = 1/t``.
 
   Construction: ``k = floor(n / t)`` fairlets; the points, sorted by colour
@@ -232,32 +373,45 @@ def capped_decomposition(key: jax.Array, colors: Any, alpha: Any) -> Decompositi
   Args:
     key: PRNG key (consumed).
     colors: ``int[n]`` colours in ``[0, c)``, every colour present.
-    alpha: the cap ``1/t`` (``t`` a positive integer; e.g. ``0.25``).
+    constraint: :class:`~fairhc_jax.fairness.BoundedRepresentation`
+      ``(1/t)`` or the alias ``alpha = 1/t`` (exactly; e.g. ``0.25``).
 
   Returns:
     A :class:`Decomposition`.
 
   Raises:
-    ValueError: a colour holding more than ``alpha * n`` points (named, with
-      its share), fewer than ``t`` points, or a bad ``alpha``.
+    ValueError: a colour holding more than ``n / t`` points (named, with
+      its count and share), fewer than ``t`` points, or a bad cap.
   """
   fn = "capped_decomposition"
-  t = check_alpha(fn, alpha)
-  c, counts = _color_counts(fn, colors)
-  n = int(c.shape[0])
-  if n < t:
-    _checks.fail(fn, "colors", f"hold at least one fairlet's worth of points "
-                 f"(t = 1/alpha = {t})", f"{n} point(s)")
-  over = np.flatnonzero(counts * t > n)
-  if over.size:
-    g = int(over[np.argmax(counts[over])])
-    _checks.fail(fn, "colors", f"give every colour a share of at most alpha = 1/{t} "
-                 f"= {1 / t:.4g}", f"colour {g} with {int(counts[g])} of {n} points "
-                 f"(share {counts[g] / n:.4g}, at most {n // t} allowed)")
-  k = n // t
-  slots = np.arange(n, dtype=np.int32) % k
-  f = _assign(key, c, jnp.asarray(slots))
-  return Decomposition(fairlet_of=f, num_fairlets=int(k), max_size=-(-n // k))
+  t = read_cap(fn, constraint)
+  _checks.check_key(fn, key)
+  return _capped_decomposition(fn, key, colors, t)
+
+
+def fairlet_decomposition(key: jax.Array, colors: Any, constraint: Any) -> Decomposition:
+  """A random fairlet decomposition for a fairness constraint.
+
+  Dispatches on the constraint type: :class:`~fairhc_jax.fairness.Balance`
+  ``(b, r)`` -> :func:`balance_decomposition`,
+  :class:`~fairhc_jax.fairness.BoundedRepresentation` ``(1/t)`` ->
+  :func:`capped_decomposition`. Every fairlet satisfies the constraint, and
+  so does every union of fairlets.
+
+  Args:
+    key: PRNG key (consumed).
+    colors: ``int[n]`` colours in ``[0, c)``, every colour present.
+    constraint: ``Balance(b, r)`` or ``BoundedRepresentation(1/t)``.
+
+  Returns:
+    A :class:`Decomposition`.
+  """
+  fn = "fairlet_decomposition"
+  _, kind, params = as_constraint(fn, constraint)
+  _checks.check_key(fn, key)
+  if kind == "balance":
+    return _balance_decomposition(fn, key, colors, *params)
+  return _capped_decomposition(fn, key, colors, params)
 
 
 def decomposition_from_assignment(fairlet_of: Any) -> Decomposition:
@@ -303,14 +457,88 @@ def ratio_fairlets(D: jax.Array, fairlet_of: jax.Array) -> jax.Array:
   return jnp.where(total > 0, phi / jnp.where(total > 0, total, 1), 0)
 
 
-@functools.partial(jax.jit, static_argnames="num_fairlets")
-def fairlet_table(D: jax.Array, fairlet_of: jax.Array,
-                  num_fairlets: int) -> jax.Array:
+@functools.partial(jax.jit, static_argnames=("num_fairlets", "max_size"))
+def fairlet_members(fairlet_of: jax.Array, num_fairlets: int, max_size: int):
+  """The member table of a decomposition (integer work only: deterministic).
+
+  Args:
+    fairlet_of: ``int[n]``, fairlet ids in ``[0, k)``.
+    num_fairlets: ``k`` (static).
+    max_size: the largest fairlet size ``mf`` (static).
+
+  Returns:
+    ``(members, slot)``: ``members: int32[k, mf]`` with ``members[a, s]``
+    the ``s``-th point of fairlet ``a`` by index (``n`` marks an empty
+    slot), and ``slot: int32[n]`` with ``members[f[x], slot[x]] = x``.
+  """
+  n = fairlet_of.shape[0]
+  f = fairlet_of.astype(jnp.int32)
+  idx = jnp.arange(n, dtype=jnp.int32)
+  order = jnp.argsort(f, stable=True).astype(jnp.int32)
+  sizes = jnp.zeros(num_fairlets, jnp.int32).at[f].add(1)  # integer: exact
+  first = jnp.cumsum(sizes) - sizes  # first position of each fairlet in order
+  slot = jnp.zeros(n, jnp.int32).at[order].set(idx - first[f[order]])
+  members = jnp.full((num_fairlets, max_size), n, jnp.int32).at[f, slot].set(idx)
+  return members, slot
+
+
+def sum_over_members(members: jax.Array, rows_of: Callable) -> jax.Array:
+  """A kernel: ``sum_s rows_of(members[:, s])`` over real slots, in slot order.
+
+  ``rows_of(int32[k]) -> float[k, ...]``; empty slots (``n``) add nothing.
+  A fixed-trip-count loop: the same order of additions on every backend.
+  """
+  k, mf = members.shape
+  first = rows_of(members[:, 0])
+
+  def body(s, acc):
+    return acc + rows_of(members[:, s])
+
+  return jax.lax.fori_loop(1, mf, body, first)
+
+
+def distance_table(D: jax.Array, members: jax.Array) -> jax.Array:
+  """``float[k, n]``: ``table[a, x] = sum_s D[members[a, s], x]`` (a kernel).
+
+  ``D: float[n, n]``, ``members: int32[k, mf]`` from :func:`fairlet_members`;
+  slot order, no float scatter-add (deterministic on every backend).
+  """
+  n = D.shape[0]
+
+  def rows_of(m):
+    return jnp.where((m < n)[:, None], D[jnp.minimum(m, n - 1)], 0)
+
+  return sum_over_members(members, rows_of)
+
+
+@functools.partial(jax.jit, static_argnames=("num_fairlets", "max_size"))
+def _fairlet_table(D, fairlet_of, num_fairlets, max_size):
+  members, _ = fairlet_members(fairlet_of, num_fairlets, max_size)
+  return distance_table(D, members)
+
+
+def fairlet_table(D: jax.Array, decomposition: Decomposition) -> jax.Array:
   """``float[k, n]`` with ``table[a, x] = d(x, Y_a)`` (``D`` symmetric).
 
-  A segment sum of the rows of ``D``: O(n^2).
+  ``max_size`` row gathers of ``D`` summed in slot order (O(n^2) reads,
+  deterministic: no float scatter-add).
+
+  Args:
+    D: ``float[n, n]`` symmetric distances.
+    decomposition: a :class:`Decomposition` of the ``n`` points.
   """
-  return jax.ops.segment_sum(D, fairlet_of, num_segments=num_fairlets)
+  return _fairlet_table(D, decomposition.fairlet_of, decomposition.num_fairlets,
+                        decomposition.max_size)
+
+
+def _within_phi(D, members):
+  """``phi`` from the member table: ``0.5 sum_a sum_{s,t} D[m[a,s], m[a,t]]``."""
+  n = D.shape[0]
+  real = members < n
+  safe = jnp.minimum(members, n - 1)
+  blocks = D[safe[:, :, None], safe[:, None, :]]  # [k, mf, mf]
+  pair = real[:, :, None] & real[:, None, :]
+  return 0.5 * jnp.sum(jnp.where(pair, blocks, 0))
 
 
 def _own(table, fairlet_of):
@@ -407,11 +635,12 @@ def apply_swap(table: jax.Array, fairlet_of: jax.Array, D: jax.Array,
 
 
 # ---------------------------------------------------------------------------
-# Local search (Algorithm 1) as an init/step pair.
+# Local search (Algorithm 1): one state type per schedule, an optax-style
+# triple of pure functions made once per (schedule, eps).
 
 
-class LocalSearchState(NamedTuple):
-  """State of the fairlet local search (one instance; ``vmap`` for batches).
+class FastSearchState(NamedTuple):
+  """State of the fast schedule (one instance; ``vmap`` for batches).
 
   Attributes:
     fairlet_of: ``int32[n]``, the current decomposition.
@@ -420,14 +649,13 @@ class LocalSearchState(NamedTuple):
     phi_floor: ``float[]``, ``d_max / n^2``: the search stops at or below it.
     swaps: ``int32[]``, swaps accepted so far.
     trials: ``int32[]``, swap candidates examined so far.
-    steps: ``int32[]``, steps taken (rounds of ``n`` trials for ``"random"``).
-    done: ``bool[]``, whether the schedule's stopping rule has fired.
-    key: PRNG key for the randomised schedule.
-    best_delta: ``float[n]``, the fast schedule's cache: each point's best
-      swap change as of its last computation.
+    steps: ``int32[]``, steps taken.
+    done: ``bool[]``, whether the stopping rule has fired.
+    best_delta: ``float[n]``, each point's best swap change as of its last
+      computation (the cache of partial steps).
     best_partner: ``int32[n]``, the partners of ``best_delta`` (``n``: none).
-    touched: ``bool[k]``, fairlets changed by the last fast step.
-    full_next: ``bool[]``, whether the next fast step must recompute every row.
+    touched: ``bool[k]``, fairlets changed by the last step.
+    full_next: ``bool[]``, whether the next step must recompute every row.
   """
 
   fairlet_of: jax.Array  # int32[n]
@@ -438,38 +666,85 @@ class LocalSearchState(NamedTuple):
   trials: jax.Array  # int32[]
   steps: jax.Array  # int32[]
   done: jax.Array  # bool[]
-  key: jax.Array  # key
   best_delta: jax.Array  # float[n]
   best_partner: jax.Array  # int32[n]
   touched: jax.Array  # bool[k]
   full_next: jax.Array  # bool[]
 
 
-@functools.partial(jax.jit, static_argnames="num_fairlets")
-def _init(key, D, fairlet_of, num_fairlets):
-  n = D.shape[0]
-  table = fairlet_table(D, fairlet_of, num_fairlets)
-  phi = 0.5 * jnp.sum(_own(table, fairlet_of))
-  floor = jnp.max(D) / (n * n)
-  zero = jnp.zeros((), jnp.int32)
-  return LocalSearchState(
-      fairlet_of=fairlet_of.astype(jnp.int32), table=table, phi=phi,
-      phi_floor=floor, swaps=zero, trials=zero, steps=zero, done=phi <= floor,
-      key=key, best_delta=jnp.full(n, jnp.inf, D.dtype),
-      best_partner=jnp.full(n, n, jnp.int32),
-      touched=jnp.zeros(num_fairlets, bool), full_next=jnp.ones((), bool))
+class RandomSearchState(NamedTuple):
+  """State of the authors' randomised schedule (one instance; ``vmap``-able).
 
+  The swap change of a trial is computed from the member table and ``D``
+  (``d(v, Y_i) = sum_s D[v, members[i, s]]``, ``O(max_size)`` reads), so a
+  swap is an O(1) update of ``fairlet_of``, ``members`` and ``slot``: no
+  ``k x n`` table to keep in place.
 
-def local_search_init(key: jax.Array, D: jax.Array,
-                      decomposition: Decomposition) -> LocalSearchState:
-  """The initial state: the decomposition, its table, ``phi`` and floor.
-
-  Args:
-    key: PRNG key, kept in the state for the randomised schedule.
-    D: ``float[n, n]`` symmetric distances, zero diagonal.
-    decomposition: the starting :class:`Decomposition`.
+  Attributes:
+    fairlet_of: ``int32[n]``, the current decomposition.
+    members: ``int32[k, mf]``, its member table (:func:`fairlet_members`).
+    slot: ``int32[n]``, each point's slot in ``members``.
+    phi: ``float[]``, the current fairlet objective (recomputed exactly from
+      ``members`` after every round).
+    phi_floor: ``float[]``, ``d_max / n^2``.
+    swaps: ``int32[]``, swaps accepted so far.
+    trials: ``int32[]``, trials so far (``n`` per round).
+    steps: ``int32[]``, rounds taken.
+    done: ``bool[]``, set after a round with no accepted swap (or at the
+      floor).
+    key: the PRNG key of the next round.
   """
-  return _init(key, D, decomposition.fairlet_of, decomposition.num_fairlets)
+
+  fairlet_of: jax.Array  # int32[n]
+  members: jax.Array  # int32[k, mf]
+  slot: jax.Array  # int32[n]
+  phi: jax.Array  # float[]
+  phi_floor: jax.Array  # float[]
+  swaps: jax.Array  # int32[]
+  trials: jax.Array  # int32[]
+  steps: jax.Array  # int32[]
+  done: jax.Array  # bool[]
+  key: jax.Array  # PRNG key
+
+
+SearchState = Union[FastSearchState, RandomSearchState]
+
+
+class LocalSearch(NamedTuple):
+  """The local search for one ``(schedule, eps)``, as pure functions.
+
+  Made by :func:`local_search`. All three are jit-compiled, ``vmap``-able
+  over states, and do no input checks (:func:`run_local_search` checks);
+  ``eps`` enters as a traced scalar, so searches with different ``eps``
+  share one compilation.
+
+  Attributes:
+    init: ``init(D, decomposition, key=None) -> state``: the initial state
+      (``key`` is required by the ``"random"`` schedule and ignored by
+      ``"fast"``).
+    step: ``step(state, D, colors) -> state``: one step (a round of ``n``
+      trials for ``"random"``); a no-op once ``state.done``.
+    run: ``run(state, D, colors, max_steps=None) -> state``: steps until
+      ``done`` or ``max_steps`` more steps, as one ``lax.while_loop``
+      (``max_steps`` is traced: different caps do not recompile).
+    schedule: ``"fast"`` or ``"random"``.
+    eps: the ``eps > 0`` of the acceptance rule.
+  """
+
+  init: Callable[..., SearchState]
+  step: Callable[..., SearchState]
+  run: Callable[..., SearchState]
+  schedule: str
+  eps: float
+
+
+def check_eps(fn: str, eps: Any) -> float:
+  """Validates the local search's ``eps > 0``; returns it as a float."""
+  if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
+    _checks.fail(fn, "eps", "be a positive number", repr(eps), TypeError)
+  if not (math.isfinite(float(eps)) and float(eps) > 0):
+    _checks.fail(fn, "eps", "be a positive number", repr(eps))
+  return float(eps)
 
 
 def _threshold(phi, eps, n):
@@ -478,8 +753,45 @@ def _threshold(phi, eps, n):
   return -phi * (rate / (1 + rate))
 
 
-def _random_round(state: LocalSearchState, D, colors, eps):
-  """One round of the authors' schedule: ``n`` random same-colour trials."""
+def _floor(D):
+  n = D.shape[0]
+  return jnp.max(D) / (n * n)
+
+
+@functools.partial(jax.jit, static_argnames=("num_fairlets", "max_size"))
+def _fast_init(D, fairlet_of, num_fairlets, max_size):
+  n = D.shape[0]
+  f = fairlet_of.astype(jnp.int32)
+  members, _ = fairlet_members(f, num_fairlets, max_size)
+  table = distance_table(D, members)
+  phi = 0.5 * jnp.sum(_own(table, f))
+  floor = _floor(D)
+  zero = jnp.zeros((), jnp.int32)
+  return FastSearchState(
+      fairlet_of=f, table=table, phi=phi, phi_floor=floor, swaps=zero, trials=zero,
+      steps=zero, done=phi <= floor, best_delta=jnp.full(n, jnp.inf, D.dtype),
+      best_partner=jnp.full(n, n, jnp.int32),
+      touched=jnp.zeros(num_fairlets, bool), full_next=jnp.ones((), bool))
+
+
+@functools.partial(jax.jit, static_argnames=("num_fairlets", "max_size"))
+def _random_init(key, D, fairlet_of, num_fairlets, max_size):
+  f = fairlet_of.astype(jnp.int32)
+  members, slot = fairlet_members(f, num_fairlets, max_size)
+  phi = _within_phi(D, members)
+  floor = _floor(D)
+  zero = jnp.zeros((), jnp.int32)
+  return RandomSearchState(
+      fairlet_of=f, members=members, slot=slot, phi=phi, phi_floor=floor,
+      swaps=zero, trials=zero, steps=zero, done=phi <= floor, key=key)
+
+
+def _random_round(state: RandomSearchState, D, colors, eps):
+  """One round of the authors' schedule: ``n`` random same-colour trials.
+
+  A fixed trip count of ``n`` trials; each trial's swap is a masked O(1)
+  update (no branch, no inner loop).
+  """
   n = D.shape[0]
   key, k_u, k_v = jax.random.split(state.key, 3)
   order = jnp.argsort(colors, stable=True).astype(jnp.int32)
@@ -491,37 +803,77 @@ def _random_round(state: LocalSearchState, D, colors, eps):
   span = hi[us] - lo[us]
   vs = order[lo[us] + jnp.minimum((pick * span).astype(jnp.int32), span - 1)]
 
+  def dist_to(x, m):
+    """``d(x, Y) = sum_s D[x, m[s]]`` over the real slots, in slot order."""
+    return jnp.sum(jnp.where(m < n, D[x, jnp.minimum(m, n - 1)], 0))
+
   def trial(t, carry):
-    table, f, phi, accepted = carry
+    members, slot, f, phi, accepted = carry
     u, v = us[t], vs[t]
     i, j = f[u], f[v]
-    vals = table[jnp.stack([i, j, i, j]), jnp.stack([v, u, u, v])]
-    # Own buffer for the values read from the loop-carried table: without
-    # it XLA copies the whole table every trial (PERFORMANCE-NOTES).
-    vals = vals.at[0].set(vals[0])
-    delta = vals[0] + vals[1] - vals[2] - vals[3] - 2 * D[u, v]
+    mi, mj = members[i], members[j]
+    delta = (dist_to(v, mi) + dist_to(u, mj) - dist_to(u, mi) - dist_to(v, mj)
+             - 2 * D[u, v])
     ok = (i != j) & (delta < _threshold(phi, eps, n)) & (phi > state.phi_floor)
+    su, sv = slot[u], slot[v]
+    members = members.at[i, su].set(jnp.where(ok, v, u))
+    members = members.at[j, sv].set(jnp.where(ok, u, v))
+    f = f.at[u].set(jnp.where(ok, j, i)).at[v].set(jnp.where(ok, i, j))
+    slot = slot.at[u].set(jnp.where(ok, sv, su)).at[v].set(jnp.where(ok, su, sv))
+    return members, slot, f, jnp.where(ok, phi + delta, phi), accepted + ok
 
-    # A loop that runs once or never: unlike lax.cond, it updates the
-    # table in place (a cond's identity branch copies the whole table).
-    def swap(args):
-      _, table, f = args
-      return (False,) + apply_swap(table, f, D, u, v)
-
-    _, table, f = jax.lax.while_loop(lambda a: a[0], swap, (ok, table, f))
-    return table, f, jnp.where(ok, phi + delta, phi), accepted + ok
-
-  table, f, phi, accepted = jax.lax.fori_loop(
-      0, n, trial, (state.table, state.fairlet_of, state.phi,
+  members, slot, f, phi, accepted = jax.lax.fori_loop(
+      0, n, trial, (state.members, state.slot, state.fairlet_of, state.phi,
                     jnp.zeros((), jnp.int32)))
-  phi = 0.5 * jnp.sum(_own(table, f))  # refresh: no drift across rounds
+  phi = _within_phi(D, members)  # exact refresh: no drift across rounds
   done = (accepted == 0) | (phi <= state.phi_floor)
-  return state._replace(fairlet_of=f, table=table, phi=phi, swaps=state.swaps + accepted,
-                        trials=state.trials + n, steps=state.steps + 1,
-                        done=done, key=key, full_next=jnp.ones((), bool))
+  return state._replace(fairlet_of=f, members=members, slot=slot, phi=phi,
+                        swaps=state.swaps + accepted, trials=state.trials + n,
+                        steps=state.steps + 1, done=done, key=key)
 
 
-def _fast_step(state: LocalSearchState, D, colors, eps):
+def _capacities(total: int, factor: int = 4, smallest: int = 64) -> list[int]:
+  """Static loop capacities ``total, total/4, total/16, ...`` (at least 1)."""
+  caps = {max(1, total)}
+  c = total // factor
+  while c >= smallest:
+    caps.add(c)
+    c //= factor
+  caps.add(min(max(1, total), smallest))
+  return sorted(caps)
+
+
+def _by_capacity(count, caps, make):
+  """``make(cap)()`` for the least static ``cap >= count`` (``lax.switch``)."""
+  tier = sum((count > c).astype(jnp.int32) for c in caps[:-1])
+  return jax.lax.switch(tier, [make(c) for c in caps])
+
+
+FIXED_TRIP_COUNTS_ON_CPU = False
+"""Read at trace time by :func:`_loop_upto`; tests set it to run the
+fixed-trip-count form (the one GPUs and TPUs get) on CPU."""
+
+
+def _loop_upto(count, caps, body, init):
+  """``fori_loop(0, count, body, init)`` for a traced ``count <= caps[-1]``.
+
+  ``body(i, carry)`` must be a no-op for ``i >= count`` (masked). On CPU a
+  while loop with the exact trip count (no host round trip there); on
+  other backends (``lax.platform_dependent``) a loop with the least static
+  capacity ``>= count`` (``lax.switch``), so that no loop reads its
+  predicate back to the host every iteration. Both give the same result.
+  """
+  def fixed():
+    return _by_capacity(count, caps,
+                        lambda c: lambda: jax.lax.fori_loop(0, c, body, init))
+
+  if FIXED_TRIP_COUNTS_ON_CPU:
+    return fixed()
+  return jax.lax.platform_dependent(
+      cpu=lambda: jax.lax.fori_loop(0, count, body, init), default=fixed)
+
+
+def _fast_step(state: FastSearchState, D, colors, eps):
   """One step of the fast schedule: many disjoint best swaps.
 
   Each point's best partner comes from the blocked swap kernel; the
@@ -537,6 +889,10 @@ def _fast_step(state: LocalSearchState, D, colors, eps):
   the cached best swaps of the other points whose partner's fairlet was not
   touched (still exact). Such a partial step may miss some swaps, so the
   search only stops after a full step finds none.
+
+  The candidate scan and the swap updates are masked loops up to a
+  traced count (:func:`_loop_upto`): the exact count on CPU, the least of
+  a few static capacities (``n, n/4, n/16, ...``) on other backends.
   """
   n = D.shape[0]
   k = state.table.shape[0]
@@ -568,33 +924,39 @@ def _fast_step(state: LocalSearchState, D, colors, eps):
   num_neg = jnp.sum(delta < 0).astype(jnp.int32)
   max_swaps = k // 2 + 1
 
-  def scan_cond(carry):
-    return carry[0] < num_neg
-
-  def scan_body(carry):
-    c, used, phi, count, acc_u, acc_v = carry
+  def scan_body(c, carry):
+    used, phi, count, acc_u, acc_v = carry
     u = cand[c]
     v = partner[u]
     d = delta[u]
     i, j = f0[u], f0[jnp.minimum(v, n - 1)]
-    ok = ((~used[i]) & (~used[j]) & (d < _threshold(phi, eps, n))
+    ok = ((c < num_neg) & (~used[i]) & (~used[j]) & (d < _threshold(phi, eps, n))
           & (phi > state.phi_floor))
     used = used.at[i].set(used[i] | ok).at[j].set(used[j] | ok)
     slot = jnp.where(ok, count, max_swaps)  # out of range: dropped
     acc_u = acc_u.at[slot].set(u, mode="drop")
     acc_v = acc_v.at[slot].set(v, mode="drop")
-    return (c + 1, used, jnp.where(ok, phi + d, phi), count + ok, acc_u, acc_v)
+    return (used, jnp.where(ok, phi + d, phi), count + ok, acc_u, acc_v)
 
-  init = (jnp.zeros((), jnp.int32), jnp.zeros(k, bool), state.phi,
-          jnp.zeros((), jnp.int32), jnp.zeros(max_swaps, jnp.int32),
-          jnp.zeros(max_swaps, jnp.int32))
-  _, used, _, count, acc_u, acc_v = jax.lax.while_loop(scan_cond, scan_body, init)
+  init = (jnp.zeros(k, bool), state.phi, jnp.zeros((), jnp.int32),
+          jnp.zeros(max_swaps, jnp.int32), jnp.zeros(max_swaps, jnp.int32))
 
-  def do_swap(s, carry):
-    table, f = carry
-    return apply_swap(table, f, D, acc_u[s], acc_v[s])
+  used, _, count, acc_u, acc_v = _loop_upto(num_neg, _capacities(n), scan_body, init)
 
-  table, f = jax.lax.fori_loop(0, count, do_swap, (state.table, f0))
+  def do_swap(s, table):
+    live = s < count
+    u, v = acc_u[s], acc_v[s]
+    i, j = f0[u], f0[v]
+    diff = D[v] - D[u]
+    table = table.at[jnp.where(live, i, k)].add(diff, mode="drop")
+    return table.at[jnp.where(live, j, k)].add(-diff, mode="drop")
+
+  table = _loop_upto(count, _capacities(max_swaps), do_swap, state.table)
+  # The assignment: all accepted swaps at once (distinct points).
+  live = jnp.arange(max_swaps) < count
+  pu = jnp.where(live, acc_u, n)
+  pv = jnp.where(live, acc_v, n)
+  f = f0.at[pu].set(f0[acc_v], mode="drop").at[pv].set(f0[acc_u], mode="drop")
   phi = 0.5 * jnp.sum(_own(table, f))
   at_floor = phi <= state.phi_floor
   done = ((count == 0) & full) | at_floor
@@ -605,56 +967,21 @@ def _fast_step(state: LocalSearchState, D, colors, eps):
                         full_next=(count == 0))
 
 
+_BODIES = {"fast": _fast_step, "random": _random_round}
+
+
 @functools.partial(jax.jit, static_argnames="schedule")
-def _step(state, D, colors, eps, schedule):
-  body = _fast_step if schedule == "fast" else _random_round
+def _step_kernel(state, D, colors, eps, schedule):
+  body = _BODIES[schedule]
+  colors = colors.astype(jnp.int32)
   return jax.lax.cond(state.done, lambda s: s,
                       lambda s: body(s, D, colors, eps), state)
 
 
-def local_search_step(state: LocalSearchState, D: jax.Array, colors: jax.Array,
-                      *, schedule: str = "fast", eps: float = 0.1) -> LocalSearchState:
-  """One step of the local search (a no-op once ``state.done``).
-
-  Acceptance rule (both schedules): a swap is taken when it lowers ``phi``
-  by more than a factor ``1 + eps/n`` and ``phi > d_max / n^2``.
-
-  * ``"random"``: one round of the authors' schedule: ``n`` trials, each a
-    uniformly random point and a uniformly random point of the same colour;
-    each accepted swap updates the table in O(n). ``done`` after a round with
-    no accepted swap.
-  * ``"fast"``: every point's best swap from the vectorised kernel
-    (O(n^2) work in row blocks), then a greedy set of swaps on pairwise
-    disjoint fairlets, best first. ``done`` when no swap passes the rule,
-    i.e. the decomposition is ``(eps/n)``-locally optimal (Definition 13).
-
-  Args:
-    state: the current :class:`LocalSearchState`.
-    D: ``float[n, n]`` distances (the same as at init).
-    colors: ``int32[n]``.
-    schedule: ``"fast"`` or ``"random"``.
-    eps: ``eps > 0`` of the acceptance rule.
-  """
-  fn = "local_search_step"
-  _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
-  eps = check_eps(fn, eps)
-  return _step(state, D, jnp.asarray(colors, jnp.int32),
-               jnp.asarray(eps, D.dtype), schedule)
-
-
-def check_eps(fn: str, eps: Any) -> float:
-  """Validates the local search's ``eps > 0``; returns it as a float."""
-  if isinstance(eps, bool) or not isinstance(eps, (int, float, np.integer, np.floating)):
-    _checks.fail(fn, "eps", "be a positive number", repr(eps), TypeError)
-  if not (math.isfinite(float(eps)) and float(eps) > 0):
-    _checks.fail(fn, "eps", "be a positive number", repr(eps))
-  return float(eps)
-
-
 @functools.partial(jax.jit, static_argnames="schedule")
-def _run(state, D, colors, eps, max_steps, schedule):
-  body = _fast_step if schedule == "fast" else _random_round
-
+def _run_kernel(state, D, colors, eps, max_steps, schedule):
+  body = _BODIES[schedule]
+  colors = colors.astype(jnp.int32)
   start = state.steps
 
   def cond(s):
@@ -663,74 +990,107 @@ def _run(state, D, colors, eps, max_steps, schedule):
   return jax.lax.while_loop(cond, lambda s: body(s, D, colors, eps), state)
 
 
-def local_search_run(state: LocalSearchState, D: jax.Array, colors: jax.Array, *,
-                     schedule: str = "fast", eps: float = 0.1,
-                     max_steps: Optional[int] = None,
-                     progress: ProgressMode = "auto") -> LocalSearchState:
-  """Steps ``state`` until it is done (or ``max_steps`` more steps), jitted.
+_NO_CAP = int(np.iinfo(np.int32).max)
 
-  The same as calling :func:`local_search_step` in a loop; ``D`` and
-  ``colors`` are not re-validated (see :func:`local_search`). The loop runs
-  as a ``lax.while_loop`` in chunks of steps (the step cap is a traced
-  argument, so chunks do not recompile); between chunks a progress line
-  (steps, swaps, phi) goes to stderr: ``progress="auto"`` shows it only once
-  the search has run for 2 s, ``True`` always, ``False`` never (then the
-  whole search is one call).
+
+def local_search(schedule: str = "fast", eps: float = 0.1) -> LocalSearch:
+  """The fairlet local search (Algorithm 1) as an ``init``/``step``/``run`` triple.
+
+  Acceptance rule (both schedules): a swap of two same-coloured points in
+  different fairlets is taken when it lowers ``phi`` by more than a factor
+  ``1 + eps/n`` and ``phi > d_max / n^2``.
+
+  * ``"fast"`` (:class:`FastSearchState`): every point's best swap from the
+    vectorised kernel (O(n^2) work in row blocks), then a greedy set of
+    swaps on pairwise disjoint fairlets, best first. ``done`` when a full
+    step finds no swap that passes the rule, i.e. the decomposition is
+    ``(eps/n)``-locally optimal (Definition 13).
+  * ``"random"`` (:class:`RandomSearchState`): one step is one round of the
+    authors' schedule: ``n`` trials, each a uniformly random point and a
+    uniformly random point of the same colour. ``done`` after a round with
+    no accepted swap.
+
+  Example::
+
+    search = local_search("fast", eps=0.1)
+    state = search.init(D, decomposition)
+    while not state.done:
+      state = search.step(state, D, colors)
+    # or: state = search.run(state, D, colors)
+
+  Args:
+    schedule: ``"fast"`` (default) or ``"random"``.
+    eps: ``eps > 0`` of the acceptance rule (the paper uses 0.1).
+
+  Returns:
+    A :class:`LocalSearch` ``(init, step, run, schedule, eps)``.
   """
-  fn = "local_search_run"
+  fn = "local_search"
+  if not isinstance(schedule, str):
+    _checks.fail(fn, "schedule", "be one of 'fast', 'random' (local_search(schedule, "
+                 "eps) makes the (init, step, run) functions; the runner "
+                 "local_search(key, D, colors, decomposition) is now run_local_search)",
+                 _checks.describe(schedule), TypeError)
   _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
   eps = check_eps(fn, eps)
-  progress = _progress.check_mode(fn, progress)
-  cap = np.iinfo(np.int32).max if max_steps is None else _checks.check_positive_int(
-      fn, "max_steps", max_steps, minimum=0)
-  colors = jnp.asarray(colors, jnp.int32)
-  eps_arr = jnp.asarray(eps, D.dtype)
-  if progress is False or isinstance(state.phi, jax.core.Tracer):
-    return _run(state, D, colors, eps_arr, jnp.asarray(cap, jnp.int32), schedule)
-  bar = _progress.Progress(f"local search ({schedule})", progress)
-  phi0 = float(state.phi)
-  remaining, chunk = cap, 1
-  while remaining > 0 and not bool(state.done):
-    t0 = time.perf_counter()
-    step = min(chunk, remaining)
-    before = int(state.steps)
-    state = _run(state, D, colors, eps_arr, jnp.asarray(step, jnp.int32), schedule)
-    remaining -= int(state.steps) - before
-    if int(state.steps) == before:  # no step taken: done
-      break
-    # Aim for about four progress updates a second.
-    chunk = chunk * 2 if time.perf_counter() - t0 < 0.25 else max(1, chunk // 2)
-    bar.update(f"{int(state.steps)} steps, {int(state.swaps)} swaps, "
-               f"phi {float(state.phi) / max(phi0, 1e-30):.3g} of initial")
-  bar.close()
-  return state
+
+  def init(D, decomposition: Decomposition, key=None) -> SearchState:
+    if schedule == "fast":
+      return _fast_init(D, decomposition.fairlet_of, decomposition.num_fairlets,
+                        decomposition.max_size)
+    if key is None:
+      _checks.fail("local_search.init", "key", "be a PRNG key for the 'random' "
+                   "schedule, e.g. jax.random.key(0)", "None", TypeError)
+    return _random_init(key, D, decomposition.fairlet_of, decomposition.num_fairlets,
+                        decomposition.max_size)
+
+  def step(state: SearchState, D, colors) -> SearchState:
+    return _step_kernel(state, D, jnp.asarray(colors), eps, schedule)
+
+  def run(state: SearchState, D, colors, max_steps=None) -> SearchState:
+    cap = _NO_CAP if max_steps is None else max_steps
+    return _run_kernel(state, D, jnp.asarray(colors), eps,
+                       jnp.asarray(cap, jnp.int32), schedule)
+
+  init.__doc__ = f"Initial {schedule!r} search state: init(D, decomposition, key=None)."
+  step.__doc__ = f"One {schedule!r} step (eps={eps}): step(state, D, colors)."
+  run.__doc__ = (f"{schedule!r} steps until done (eps={eps}): "
+                 "run(state, D, colors, max_steps=None).")
+  return LocalSearch(init=init, step=step, run=run, schedule=schedule, eps=eps)
 
 
-def local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decomposition,
-                 *, schedule: str = "fast", eps: float = 0.1,
-                 max_steps: Optional[int] = None,
-                 progress: ProgressMode = "auto") -> LocalSearchState:
-  """Runs the local search from ``decomposition`` until it stops.
+def run_local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decomposition,
+                     *, schedule: str = "fast", eps: float = 0.1,
+                     max_steps: Optional[int] = None,
+                     progress: ProgressMode = "auto") -> SearchState:
+  """Runs the local search from ``decomposition`` until it stops (checked).
+
+  The convenience runner around :func:`local_search`: validates the inputs,
+  makes the state and runs it. With a progress line the run goes in chunks
+  of steps (``max_steps`` is traced, so chunks do not recompile) and
+  between chunks a line (steps, swaps, phi) goes to stderr; the result is
+  the same as one call.
 
   Args:
     key: PRNG key (consumed by the ``"random"`` schedule).
     D: ``float[n, n]`` symmetric distances with a zero diagonal.
     colors: ``int[n]`` colours (swaps keep every fairlet's colour counts).
     decomposition: the starting :class:`Decomposition`.
-    schedule: ``"fast"`` (default) or ``"random"``; see
-      :func:`local_search_step`.
+    schedule: ``"fast"`` (default) or ``"random"``; see :func:`local_search`.
     eps: ``eps > 0`` in the acceptance rule (the paper uses 0.1).
     max_steps: cap on the number of steps (default: unbounded).
     progress: a progress line on stderr: ``"auto"`` (once the search has run
       2 s), ``True`` or ``False``.
 
   Returns:
-    The final :class:`LocalSearchState` (``fairlet_of``, ``phi``, ``swaps``,
-    ``steps``, ``trials``).
+    The final :class:`FastSearchState` or :class:`RandomSearchState`
+    (``fairlet_of``, ``phi``, ``swaps``, ``steps``, ``trials``, ``done``).
   """
-  fn = "local_search"
+  fn = "run_local_search"
+  _checks.check_key(fn, key)
   _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
   eps = check_eps(fn, eps)
+  progress = _progress.check_mode(fn, progress)
   D = _checks.check_square_matrix(fn, "D", D, zero_diagonal=True)
   n = D.shape[0]
   c, _ = _checks.check_colors(fn, "colors", colors, n, batched=False)
@@ -740,8 +1100,30 @@ def local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decompositi
   if decomposition.fairlet_of.shape != (n,):
     _checks.fail(fn, "decomposition", f"cover the {n} points of D",
                  f"fairlet_of of shape {tuple(decomposition.fairlet_of.shape)}")
-  if max_steps is not None:
-    _checks.check_positive_int(fn, "max_steps", max_steps, minimum=0)
-  state = local_search_init(key, D, decomposition)
-  return local_search_run(state, D, c, schedule=schedule, eps=eps, max_steps=max_steps,
-                          progress=progress)
+  cap = _NO_CAP if max_steps is None else _checks.check_positive_int(
+      fn, "max_steps", max_steps, minimum=0)
+  search = local_search(schedule, eps)
+  state = search.init(D, decomposition, key=key)
+  return _drive(search, state, D, c, cap, progress)
+
+
+def _drive(search: LocalSearch, state, D, colors, cap: int, progress) -> SearchState:
+  """``search.run`` in one call, or in chunks with a progress line."""
+  if progress is False or not _checks.is_concrete(state.phi):
+    return search.run(state, D, colors, cap)
+  bar = _progress.Progress(f"local search ({search.schedule})", progress)
+  phi0 = float(state.phi)
+  remaining, chunk = cap, 1
+  while remaining > 0 and not bool(state.done):
+    t0 = time.perf_counter()
+    before = int(state.steps)
+    state = search.run(state, D, colors, min(chunk, remaining))
+    remaining -= int(state.steps) - before
+    if int(state.steps) == before:  # no step taken: done
+      break
+    # Aim for about four progress updates a second.
+    chunk = chunk * 2 if time.perf_counter() - t0 < 0.25 else max(1, chunk // 2)
+    bar.update(f"{int(state.steps)} steps, {int(state.swaps)} swaps, "
+               f"phi {float(state.phi) / max(phi0, 1e-30):.3g} of initial")
+  bar.close()
+  return state

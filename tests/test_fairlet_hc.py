@@ -266,8 +266,8 @@ def test_pipeline_small_corner_cases():
     (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), eps=0.0), r"eps must be a positive"),
     (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), eps=-0.5), r"eps must be a positive"),
     (np.zeros((3, 2)), [0, 1, 2], dict(alpha=0.25), r"one fairlet's worth of points"),
-    (np.zeros((4, 2)), [0, 1, 0, 1], dict(), r"balance / alpha must be given exactly one"),
-    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), alpha=0.5), r"exactly one"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(), r"constraint must be given exactly once"),
+    (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), alpha=0.5), r"exactly once"),
     (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), schedule="x"), r"schedule must be"),
     (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), metric="x"), r"metric must be"),
     (np.zeros((4, 2)), [0, 1, 0, 1], dict(balance=(1, 1), inner="x"), r"inner must be"),
@@ -290,3 +290,194 @@ def test_census_sample_fair(uci_dir):
   validate(r.hierarchy)
   assert_fair(r.hierarchy.parent, colors, r.fairlets, "linkage", balance=(1, 3))
   assert r.stats.ratio_fairlets_after < r.stats.ratio_fairlets_before
+
+
+# ---------------------------------------------------------------------------
+# Constraint objects, the result's scope, kernels inside jit/vmap, determinism.
+
+
+from fractions import Fraction  # noqa: E402
+
+from fairhc_jax.fairness import Balance, BoundedRepresentation, ClusterScope  # noqa: E402
+
+
+def fair_in_scope(parent, colors, scope, **target):
+  """NumPy check of a scope: every used internal node with ``|u| >= min_size``
+  that is a union of whole blocks (when blocks are given) is fair."""
+  blocks = None if scope.blocks is None else np.asarray(scope.blocks)
+  checked = 0
+  for c in check_tree(parent, len(colors)).values():
+    if len(c) < scope.min_size:
+      continue
+    if blocks is not None:
+      ids = {blocks[x] for x in c}
+      if sum(int((blocks == b).sum()) for b in ids) != len(c):
+        continue  # not a union of whole blocks
+    assert is_fair(c, colors, **target), sorted(c)
+    checked += 1
+  return checked
+
+
+@pytest.mark.parametrize("inner", ["linkage", "flat"])
+def test_result_carries_constraint_and_a_scope_that_passes(inner):
+  X, colors = instance(21, 60, 16)
+  r = fhc.fair_hierarchical_clustering(jax.random.key(3), X, colors,
+                                       constraint=Balance(1, 3), inner=inner)
+  assert r.constraint == Balance(1, 3)
+  assert isinstance(r.scope, ClusterScope)
+  cl = check_tree(r.hierarchy.parent, 60)
+  if inner == "linkage":
+    np.testing.assert_array_equal(np.asarray(r.scope.blocks), np.asarray(r.fairlets))
+    # Every node is checked by the scope or lies strictly inside a fairlet.
+    f = np.asarray(r.fairlets)
+    unions = [c for c in cl.values()
+              if sum(int((f == b).sum()) for b in {f[x] for x in c}) == len(c)]
+    assert fair_in_scope(r.hierarchy.parent, colors, r.scope, balance=(1, 3)) == len(unions)
+    # The min-size scope documented on FairHCResult passes too.
+    fair_in_scope(r.hierarchy.parent, colors,
+                  ClusterScope(min_size=r.stats.max_fairlet_size), balance=(1, 3))
+    # And the default scope does not (clusters inside fairlets): not vacuous.
+    with pytest.raises(AssertionError):
+      fair_in_scope(r.hierarchy.parent, colors, ClusterScope(), balance=(1, 3))
+  else:
+    assert r.scope == ClusterScope()
+    assert fair_in_scope(r.hierarchy.parent, colors, r.scope, balance=(1, 3)) == len(cl)
+
+
+def test_constraint_forms_and_aliases_give_the_same_tree():
+  X, colors = instance(22, 40, 12)
+  key = jax.random.key(4)
+  a = fhc.fair_hierarchical_clustering(key, X, colors, constraint=Balance(1, 3))
+  b = fhc.fair_hierarchical_clustering(key, X, colors, balance=(1, 3))
+  c = fhc.fair_hierarchical_clustering(key, X, colors, constraint=Balance(2, 6))
+  for o in (b, c):
+    np.testing.assert_array_equal(np.asarray(a.hierarchy.parent), np.asarray(o.hierarchy.parent))
+  assert b.constraint == Balance(1, 3) and c.constraint == Balance(2, 6)
+  rng = np.random.default_rng(3)
+  X4 = rng.normal(size=(40, 2))
+  col4 = rng.permutation(np.arange(40) % 4).astype(np.int32)
+  a = fhc.fair_hierarchical_clustering(key, X4, col4, constraint=BoundedRepresentation(0.25))
+  b = fhc.fair_hierarchical_clustering(key, X4, col4, alpha=1 / 4)
+  np.testing.assert_array_equal(np.asarray(a.hierarchy.parent), np.asarray(b.hierarchy.parent))
+  assert a.constraint == b.constraint == BoundedRepresentation(Fraction(1, 4))
+  # schedule=None is "no local search" ("none" is its alias).
+  n1 = fhc.fair_hierarchical_clustering(key, X, colors, balance=(1, 3), schedule=None)
+  n2 = fhc.fair_hierarchical_clustering(key, X, colors, balance=(1, 3), schedule="none")
+  assert n1.stats.swaps == 0
+  np.testing.assert_array_equal(np.asarray(n1.hierarchy.parent), np.asarray(n2.hierarchy.parent))
+
+
+@pytest.mark.parametrize("kwargs,exc,match", [
+    (dict(constraint=Balance(0, 3)), ValueError,
+     r"fair_hierarchical_clustering: constraint.b must be an integer >= 1 for a fairlet "
+     r"decomposition \(b = 0 asks for no balance"),
+    (dict(balance=(0, 3)), ValueError, r"balance\[0\] must be an integer >= 1"),
+    (dict(alpha=0.3), ValueError, r"alpha must be 1/t for a positive integer t"),
+    (dict(constraint=BoundedRepresentation(2 / 5)), ValueError, r"constraint.alpha must be 1/t"),
+    (dict(constraint=(1, 3)), TypeError, r"constraint must be Balance\(b, r\) or "
+     r"BoundedRepresentation"),
+    (dict(constraint=Balance(1, 3), balance=(1, 3)), ValueError, r"exactly once.*"
+     r"constraint=Balance\(b=1, r=3\), balance=\(1, 3\)"),
+    (dict(constraint=Balance(1, 1), schedule="x"), ValueError, r"schedule must be one of"),
+])
+def test_pipeline_constraint_errors(kwargs, exc, match):
+  with pytest.raises(exc, match=match):
+    fhc.fair_hierarchical_clustering(jax.random.key(0), np.zeros((8, 2)),
+                                     np.array([0, 1] * 4), **kwargs)
+
+
+def test_pipeline_key_is_checked():
+  with pytest.raises(TypeError, match=r"fair_hierarchical_clustering: key must be a JAX "
+                     r"PRNG key, e.g. jax.random.key\(0\), got 3"):
+    fhc.fair_hierarchical_clustering(3, np.zeros((4, 2)), [0, 1, 0, 1], balance=(1, 1))
+
+
+def test_tree_kernel_calls_the_linkage_kernel_and_vmaps(monkeypatch):
+  """Inside jit/vmap the tree uses ``linkage_kernel``, never the public
+  ``linkage`` (whose value checks would be skipped on tracers)."""
+  from fairhc_jax import agglomerative
+
+  def boom(*args, **kwargs):
+    raise AssertionError("the public linkage was called inside the tree kernel")
+
+  monkeypatch.setattr(agglomerative, "linkage", boom)
+  with jax.enable_x64(True):
+    X, colors = instance(23, 14, 5)
+    D = euclid(X)
+    decs = [fl.balance_decomposition(jax.random.key(s), colors, (1, 2)) for s in range(3)]
+    fhc._fairlet_tree_kernel.clear_cache()  # trace afresh under the patch
+    stacked = jnp.stack([d.fairlet_of for d in decs])
+    k, mf = decs[0].num_fairlets, decs[0].max_size
+    assert all(d.num_fairlets == k and d.max_size == mf for d in decs)
+    batch = jax.vmap(lambda f: fhc._fairlet_tree_kernel(jnp.asarray(D), f, k, mf))(stacked)
+    for i, d in enumerate(decs):
+      one = fhc.fairlet_tree(D, d)
+      np.testing.assert_array_equal(np.asarray(batch.parent[i]), np.asarray(one.parent))
+      np.testing.assert_array_equal(np.asarray(batch.height[i]), np.asarray(one.height))
+      expect = fair_tree_oracle(D, np.asarray(d.fairlet_of))
+      got = {c: float(one.height[u]) for u, c in check_tree(one.parent, 14).items()}
+      assert set(got) == set(expect)
+
+
+@pytest.mark.parametrize("schedule,inner", [("fast", "linkage"), ("random", "flat")])
+def test_same_key_same_tree_bitwise(schedule, inner):
+  X, colors = instance(24, 64, 22)
+  key = jax.random.key(11)
+
+  def once():
+    r = fhc.fair_hierarchical_clustering(key, X, colors, constraint=Balance(1, 2),
+                                         schedule=schedule, inner=inner, progress=False)
+    return r.hierarchy.parent, r.hierarchy.height, r.fairlets
+
+  a = once()
+  fhc._fairlet_tree_kernel.clear_cache()
+  fl._run_kernel.clear_cache()
+  b = once()
+  for x, y in zip(a, b):
+    x, y = np.asarray(x), np.asarray(y)
+    assert x.dtype == y.dtype and x.tobytes() == y.tobytes()
+
+
+def test_flat_heights_are_mean_pairwise_distances():
+  with jax.enable_x64(True):
+    X, colors = instance(25, 12, 4)
+    D = euclid(X)
+    dec = fl.balance_decomposition(jax.random.key(2), colors, (1, 2))
+    h = fhc.fairlet_tree(D, dec, inner="flat")
+    f = np.asarray(dec.fairlet_of)
+    cl = check_tree(h.parent, 12)
+    for u, c in cl.items():
+      pts = sorted(c)
+      if len(set(f[pts])) == 1:  # a fairlet node
+        pairs = [(a, b) for i, a in enumerate(pts) for b in pts[i + 1:]]
+        np.testing.assert_allclose(float(h.height[u]),
+                                   np.mean([D[a, b] for a, b in pairs]), rtol=1e-12)
+
+
+def test_pipeline_compiles_each_kernel_once_per_shape():
+  """Caches cleared first, so a second compile cannot hide behind an earlier test."""
+  X, colors = instance(26, 36, 10)
+  kernels = (fl._run_kernel, fl._fast_init, fhc._fairlet_tree_kernel)
+  for k in kernels:
+    k.clear_cache()
+  for seed, eps in ((0, 0.1), (1, 0.2), (2, 0.05)):
+    fhc.fair_hierarchical_clustering(jax.random.key(seed), X, colors,
+                                     constraint=Balance(1, 3), eps=eps, progress=False)
+  assert [k._cache_size() for k in kernels] == [1, 1, 1]
+
+
+def test_portable_sums_equal_the_cpu_sums_bitwise(monkeypatch):
+  """The fairlet-to-fairlet sums GPUs get equal the CPU form, bitwise."""
+  X, colors = instance(27, 40, 12)
+  D = jnp.asarray(euclid(X), jnp.float32)
+  dec = fl.balance_decomposition(jax.random.key(6), colors, (1, 3))
+
+  def once():
+    fhc._fairlet_tree_kernel.clear_cache()
+    h = fhc._fairlet_tree_kernel(D, dec.fairlet_of, dec.num_fairlets, dec.max_size)
+    return np.asarray(h.parent).tobytes(), np.asarray(h.height).tobytes()
+
+  a = once()
+  monkeypatch.setattr(fhc, "PORTABLE_SUMS_ON_CPU", True)
+  b = once()
+  assert a == b

@@ -73,10 +73,9 @@ def test_chunked_search_equals_one_call(schedule, capsys):
   colors = np.r_[np.zeros(20, int), np.ones(40, int)]
   rng.shuffle(colors)
   dec = fairlets.balance_decomposition(jax.random.key(0), colors, (1, 2))
-  state = fairlets.local_search_init(jax.random.key(1), jax.numpy.asarray(d), dec)
-  one = fairlets.local_search_run(state, jax.numpy.asarray(d), colors, schedule=schedule,
+  one = fairlets.run_local_search(jax.random.key(1), d, colors, dec, schedule=schedule,
                                   progress=False)
-  chunked = fairlets.local_search_run(state, jax.numpy.asarray(d), colors,
+  chunked = fairlets.run_local_search(jax.random.key(1), d, colors, dec,
                                       schedule=schedule, progress=True)
   np.testing.assert_array_equal(np.asarray(one.fairlet_of), np.asarray(chunked.fairlet_of))
   assert int(one.swaps) == int(chunked.swaps) > 0

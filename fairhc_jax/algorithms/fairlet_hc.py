@@ -2,8 +2,9 @@
 
 The method has three phases:
 
-1. a fairlet decomposition (:mod:`fairhc_jax.fairlets`): random, two colours
-   with balance ``b:r`` or any number of colours with cap ``alpha = 1/t``;
+1. a fairlet decomposition (:mod:`fairhc_jax.fairlets`) for a constraint
+   object: random, ``Balance(b, r)`` (two colours) or
+   ``BoundedRepresentation(1/t)`` (any number of colours);
 2. the local search (Algorithm 1) that lowers the fairlet objective
    ``phi(Y) = sum_k d(Y_k)`` by swapping same-coloured points, with the
    authors' randomised schedule or the fast one;
@@ -14,7 +15,12 @@ The method has three phases:
    above the fairlet layer is fair under any union-closed notion.
 
 :func:`fair_hierarchical_clustering` runs all three and reports statistics
-and the time of each phase.
+and the time of each phase; its result carries the constraint and the
+:class:`~fairhc_jax.fairness.ClusterScope` its guarantee holds for, so
+checking a result with its own scope passes.
+
+Internal code calls kernels only (``fairlet_members``, ``distance_table``,
+``agglomerative.linkage_kernel``); the public entry points check.
 """
 
 from __future__ import annotations
@@ -30,14 +36,12 @@ import numpy as np
 from fairhc_jax import _checks
 from fairhc_jax import progress as _progress
 from fairhc_jax.distances import pairwise_distances
-from fairhc_jax.fairlets import (Decomposition, balance_decomposition,
-                                 capped_decomposition, check_eps, fairlet_table,
-                                 local_search_init, local_search_run)
+from fairhc_jax import fairlets as _fl
+from fairhc_jax.agglomerative import linkage_kernel
+from fairhc_jax.fairlets import (SCHEDULES, Decomposition, check_eps, distance_table,
+                                 fairlet_members, local_search, sum_over_members)
+from fairhc_jax.fairness import ClusterScope
 from fairhc_jax.hierarchy import NO_PARENT, UNUSED, Hierarchy
-from fairhc_jax.agglomerative import linkage
-
-SCHEDULES = ("fast", "random", "none")
-"""``schedule`` values: the two local-search schedules, or no local search."""
 
 METRICS = ("euclidean", "precomputed")
 
@@ -52,23 +56,61 @@ INNER = ("linkage", "flat")
 paper's) or one flat node with all of them as children."""
 
 
+PORTABLE_SUMS_ON_CPU = False
+"""Read at trace time by :func:`_between`; tests set it to run the portable
+form (the one GPUs and TPUs get) on CPU."""
+
+
+def _between(D, f, members):
+  """``float[k, k]``: ``between[b, a] = d(Y_a, Y_b)``, summed in a fixed order.
+
+  Portable form (GPU/TPU): the member-table sums (``distance_table``, then
+  row gathers of its transpose), slot order. On CPU
+  (``lax.platform_dependent``) two ``segment_sum``s, which XLA:CPU runs as
+  a sequential scatter in index order, i.e. the same additions in the same
+  order (tested bitwise) and 1.5x faster there at n = 12,800; on a GPU a
+  float scatter-add is atomic and its order arbitrary, hence the portable
+  form.
+  """
+  n = D.shape[0]
+  k = members.shape[0]
+
+  def portable():
+    table_t = distance_table(D, members).T  # [n, k]
+    return sum_over_members(
+        members, lambda m: jnp.where((m < n)[:, None], table_t[jnp.minimum(m, n - 1)], 0))
+
+  def cpu():
+    table = jax.ops.segment_sum(D, f, num_segments=k)  # [k, n]
+    return jax.ops.segment_sum(table.T, f, num_segments=k)
+
+  if PORTABLE_SUMS_ON_CPU:
+    return portable()
+  return jax.lax.platform_dependent(cpu=cpu, default=portable)
+
+
 @functools.partial(jax.jit, static_argnames=("num_fairlets", "max_size", "inner"))
 def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
                          inner: str = "linkage"):
-  """The fair tree for one decomposition (see :func:`fairlet_tree`)."""
+  """The fair tree for one decomposition (see :func:`fairlet_tree`).
+
+  Calls only kernels (``fairlet_members``, ``distance_table``,
+  ``linkage_kernel``): no input checks inside jit/vmap. Float sums have a
+  fixed order on every backend (see :func:`_between`): deterministic.
+  """
   n = D.shape[0]
   k, mf = num_fairlets, max_size
-  f = fairlet_of
+  f = fairlet_of.astype(jnp.int32)
   idx = jnp.arange(n, dtype=jnp.int32)
-  sizes = jnp.zeros(k, jnp.int32).at[f].add(1)
-  order = jnp.argsort(f, stable=True).astype(jnp.int32)
-  first = jnp.cumsum(sizes) - sizes  # first position of each fairlet in order
-  pos = jnp.zeros(n, jnp.int32).at[order].set(idx - first[f[order]])
   # members[a, s]: the s-th point of fairlet a (by index), n for padding.
-  members = jnp.full((k, mf), n, jnp.int32).at[f, pos].set(idx)
+  members, _ = fairlet_members(f, k, mf)
   real = members < n
+  sizes = jnp.sum(real, axis=1).astype(jnp.int32)
   # First inner node of fairlet a.
   base = (n + jnp.cumsum(sizes - 1) - (sizes - 1)).astype(jnp.int32)
+
+  between = _between(D, f, members)  # between[b, a] = d(Y_a, Y_b)
+  safe_members = jnp.minimum(members, n - 1)
 
   m = 2 * n - 1
   parent = jnp.full(m, NO_PARENT, jnp.int32)
@@ -85,9 +127,7 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
     parent = parent.at[idx].set(jnp.where(big[f], node_of[f], NO_PARENT))
     flat_target = jnp.where(big, node_of, m)  # out of range: dropped
     parent = parent.at[flat_target].set(NO_PARENT, mode="drop")
-    same = f[:, None] == f[None, :]
-    within = 0.5 * jax.ops.segment_sum(jnp.sum(jnp.where(same, D, 0), 1), f,
-                                       num_segments=k)
+    within = 0.5 * jnp.diagonal(between)  # d(Y_a)
     pairs = (sizes * (sizes - 1) // 2).astype(D.dtype)
     height = height.at[flat_target].set(within / jnp.maximum(pairs, 1), mode="drop")
     fairlet_root = jnp.where(big, node_of, fairlet_root)
@@ -96,12 +136,11 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
     # padding at a distance above every real one so that the first s_a - 1
     # merges of block a join exactly its s_a real points; vmapped linkage.
     top = n + (n - k)
-    safe = jnp.minimum(members, n - 1)
-    blocks = D[safe[:, :, None], safe[:, None, :]]
+    blocks = D[safe_members[:, :, None], safe_members[:, None, :]]
     pair_real = real[:, :, None] & real[:, None, :]
     blocks = jnp.where(pair_real, blocks, _pad_distance(D))
     blocks = jnp.where(jnp.eye(mf, dtype=bool), 0, blocks)
-    sub = jax.vmap(lambda b: linkage(b, "average"))(blocks)
+    sub = jax.vmap(lambda b: linkage_kernel(b, method="average"))(blocks)
     # Global id of local node x of fairlet a (leaves: points; merges: base+t).
     local = jnp.arange(2 * mf - 1, dtype=jnp.int32)[None, :]
     glob = jnp.where(local < mf,
@@ -126,12 +165,10 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
   # Over the fairlets: vertex-weighted average linkage on the mean
   # fairlet-to-fairlet distances d(Y_a, Y_b) / (|Y_a| |Y_b|).
   if k > 1:
-    table = fairlet_table(D, f, k)  # [k, n]
-    between = jax.ops.segment_sum(table.T, f, num_segments=k)  # d(Y_a, Y_b)
     w = sizes.astype(D.dtype)
     mean = between / (w[:, None] * w[None, :])
     mean = jnp.where(jnp.eye(k, dtype=bool), 0, mean)
-    outer = linkage(mean, "average", weights=sizes)
+    outer = linkage_kernel(mean, method="average", weights=sizes)
     oglob = jnp.concatenate([fairlet_root, top + jnp.arange(k - 1, dtype=jnp.int32)])
     opar = jnp.where(outer.parent >= 0, oglob[jnp.maximum(outer.parent, 0)], NO_PARENT)
     parent = parent.at[oglob].set(opar)
@@ -161,12 +198,49 @@ def fairlet_tree(D: Any, decomposition: Decomposition, *,
   value can only rise and cost and revenue can only worsen against the
   paper's tree.
 
+  Which ``inner`` is the default: ``"linkage"``, the paper's tree. Measured
+  on the same searched fairlets (``benchmarks/fairlet_inner_compare.py``,
+  n = 3,200, 2 samples; ``benchmarks/results/fairlet_inner_compare.txt``),
+  each objective over plain average linkage's:
+
+  ==============  =======  ========  =========  ======================
+  data            inner    cost      value      internal nodes fair
+  ==============  =======  ========  =========  ======================
+  Census 1:3      linkage  1.1263    0.9993     79.2% (all in scope)
+  Census 1:3      flat     1.1266    0.9993     100%
+  Bank 1:2        linkage  1.0099    0.9984     88.7% (all in scope)
+  Bank 1:2        flat     1.0099    0.9984     100%
+  ==============  =======  ========  =========  ======================
+
+  Flattening only changes the clusters inside fairlets (at most
+  ``max_size`` points each), so both objectives move by less than 0.05%
+  (value can only rise, cost only worsen). The default stays the paper's
+  tree: it is binary (what downstream tools and the reductions expect), it
+  keeps the (slightly) better cost, and its guarantee is stated exactly by
+  the result's scope (``ClusterScope(blocks=fairlets)``), which the checks
+  take, so a result checked with its own scope passes. Use ``"flat"`` when
+  every internal node must pass an unscoped check (Definition 5 exactly,
+  or Knittel et al.'s leaf-children rule).
+
   Node layout (``inner="linkage"``, a binary tree): leaves ``0..n-1``; then
   each fairlet's ``|Y_a| - 1`` merges, fairlet by fairlet; then the
   ``k - 1`` fairlet-level merges. (``"flat"``: the fairlet nodes, then the
-  fairlet-level merges, then free slots.) Heights are the average-linkage
-  merge distances of each part (a flat node: its mean pairwise distance);
-  fairlet-level heights can be lower than some in-fairlet heights.
+  fairlet-level merges, then free slots.) Children always have smaller ids
+  than their parents.
+
+  Heights (raw, as built): an in-fairlet merge sits at its average-linkage
+  distance inside the fairlet (a flat fairlet node: the mean pairwise
+  distance of its points); a fairlet-level merge sits at the outer
+  vertex-weighted average-linkage distance, i.e. the mean point-to-point
+  distance ``d(A, B) / (|A| |B|)`` between the two merged groups of
+  fairlets. Each part is monotone on its own (average linkage is), but the
+  whole need not be: a fairlet is chosen for fairness, so its points (e.g.
+  a minority point and its majority partners) can be further apart than
+  two neighbouring fairlets are on average, and then a fairlet-level merge
+  sits below an in-fairlet merge (at n = 3,200: 18% of the internal nodes
+  on Census, 20% on Bank sit below one of their children). The raw heights are kept (they are the distances the
+  tree was built from); :func:`fairhc_jax.interop.to_linkage` makes them
+  monotone for SciPy (each node at least as high as its children).
 
   Args:
     D: ``float[n, n]`` symmetric distances with a zero diagonal.
@@ -229,18 +303,32 @@ class FairHCResult(NamedTuple):
   """The result of :func:`fair_hierarchical_clustering`.
 
   Attributes:
-    hierarchy: the fair tree, a binary :class:`Hierarchy` on the ``n`` points.
+    hierarchy: the fair tree, a :class:`Hierarchy` on the ``n`` points.
     fairlets: ``int32[n]``, the fairlet of each point (the tree's bottom
       fair layer).
     stats: :class:`FairHCStats`.
     distances: ``float[n, n]``, the distance matrix used (handy for the
       objectives; the input itself when ``metric="precomputed"``).
+    scope: the :class:`~fairhc_jax.fairness.ClusterScope` the fairness
+      guarantee holds for: ``ClusterScope(blocks=fairlets)`` ("every
+      cluster at and above the fairlets") for ``inner="linkage"``,
+      ``ClusterScope()`` (every internal node) for ``inner="flat"``. So
+      ``check_fairness(res.hierarchy, colors, res.constraint,
+      scope=res.scope)`` passes. (With ``inner="linkage"``,
+      ``ClusterScope(min_size=stats.max_fairlet_size)`` passes too: a
+      cluster strictly inside a fairlet has fewer points than the largest
+      fairlet.)
+    constraint: the constraint the tree was built for (``Balance(b, r)``
+      or ``BoundedRepresentation(Fraction(1, t))``; the aliases
+      ``balance=`` / ``alpha=`` are stored as these).
   """
 
   hierarchy: Hierarchy
   fairlets: jax.Array
   stats: FairHCStats
   distances: jax.Array
+  scope: ClusterScope
+  constraint: Any
 
 
 def _ready(x):
@@ -252,9 +340,10 @@ def fair_hierarchical_clustering(
     X: Any,
     colors: Any,
     *,
+    constraint: Any = None,
     balance: Optional[Sequence[int]] = None,
-    alpha: Optional[float] = None,
-    schedule: str = "fast",
+    alpha: Optional[Any] = None,
+    schedule: Optional[str] = "fast",
     eps: float = 0.1,
     metric: str = "euclidean",
     inner: str = "linkage",
@@ -263,43 +352,56 @@ def fair_hierarchical_clustering(
 ) -> FairHCResult:
   """Fair hierarchical clustering by fairlets, local search and average linkage.
 
+  Example::
+
+    res = fair_hierarchical_clustering(jax.random.key(0), X, colors,
+                                       constraint=Balance(1, 3))
+    check_fairness(res.hierarchy, colors, res.constraint, scope=res.scope)
+
   Args:
     key: PRNG key (consumed: split for the decomposition and the search).
     X: ``float[n, d]`` points (Euclidean distances), or ``float[n, n]``
       distances with ``metric="precomputed"``.
     colors: ``int[n]`` protected colours in ``[0, c)``, every colour present.
-    balance: ``(b, r)`` with ``b <= r``: two colours, every cluster with
-      balance ``min/max >= b/r``.
-    alpha: cap ``1/t``: any number of colours, no colour above a share of
-      ``alpha`` in any cluster. Give exactly one of ``balance`` and ``alpha``.
+    constraint: the fairness target, one of the constraint types the checks
+      take: ``Balance(b, r)`` (two colours, every cluster at or above the
+      fairlets with ``min/max >= b/r``; integers ``1 <= b <= r``) or
+      ``BoundedRepresentation(1/t)`` (any number of colours, no colour above
+      a share of ``1/t``; exactly ``1/t``). Read exactly, as the checks do
+      (see :mod:`fairhc_jax.fairlets`).
+    balance: alias: ``balance=(b, r)`` is ``constraint=Balance(b, r)``.
+    alpha: alias: ``alpha=1/t`` is ``constraint=BoundedRepresentation(1/t)``.
+      Give exactly one of ``constraint``, ``balance`` and ``alpha``.
     schedule: ``"fast"`` (default), ``"random"`` (the authors' schedule) or
-      ``"none"`` (keep the random decomposition).
+      ``None`` (keep the random decomposition; ``"none"`` is an alias).
     eps: ``eps > 0`` of the local search's acceptance rule (paper: 0.1).
     metric: ``"euclidean"`` (``X`` holds points) or ``"precomputed"``.
-    inner: ``"linkage"`` (the paper's average-linkage subtree in each
-      fairlet) or ``"flat"`` (one node per fairlet, so that every non-leaf
-      cluster is fair); see :func:`fairlet_tree`.
+    inner: ``"linkage"`` (default: the paper's average-linkage subtree in
+      each fairlet) or ``"flat"`` (one node per fairlet, so that every
+      non-leaf cluster is fair); see :func:`fairlet_tree` and the measured
+      comparison there.
     max_steps: optional cap on local-search steps.
     progress: a progress line for the local search on stderr: ``"auto"``
       (shown once it has run 2 s), ``True`` or ``False``.
 
   Returns:
-    A :class:`FairHCResult` with ``.hierarchy``, ``.fairlets``, ``.stats``
-    and ``.distances``.
+    A :class:`FairHCResult` with ``.hierarchy``, ``.fairlets``, ``.stats``,
+    ``.distances``, ``.scope`` and ``.constraint``.
 
   Raises:
     ValueError: bad inputs or an infeasible fairness request (the message
-      names the colour and its share).
+      names the colour and its counts).
   """
   fn = "fair_hierarchical_clustering"
-  _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
+  _checks.check_key(fn, key)
+  if schedule == "none":
+    schedule = None
+  if schedule is not None:
+    _checks.check_choice(fn, "schedule", schedule, SCHEDULES + (None,))
   _checks.check_choice(fn, "metric", metric, METRICS)
   _checks.check_choice(fn, "inner", inner, INNER)
   eps = check_eps(fn, eps)
-  if (balance is None) == (alpha is None):
-    _checks.fail(fn, "balance / alpha", "be given exactly one (balance=(b, r) for "
-                 "two colours, alpha=1/t for a cap)",
-                 f"balance={balance!r}, alpha={alpha!r}")
+  target, kind, params = _fl.as_constraint(fn, constraint, balance=balance, alpha=alpha)
   if max_steps is not None:
     max_steps = _checks.check_positive_int(fn, "max_steps", max_steps, minimum=0)
   progress = _progress.check_mode(fn, progress)
@@ -316,14 +418,10 @@ def fair_hierarchical_clustering(
   k_dec, k_search = jax.random.split(key)
 
   t0 = time.perf_counter()
-  try:
-    if balance is not None:
-      dec = balance_decomposition(k_dec, c, balance)
-    else:
-      dec = capped_decomposition(k_dec, c, alpha)
-  except ValueError as e:  # re-label with the public entry point's name
-    raise ValueError(str(e).replace(
-        "balance_decomposition:", f"{fn}:").replace("capped_decomposition:", f"{fn}:")) from None
+  if kind == "balance":
+    dec = _fl._balance_decomposition(fn, k_dec, c, *params)
+  else:
+    dec = _fl._capped_decomposition(fn, k_dec, c, params)
   _ready(dec.fairlet_of)
   t_dec = time.perf_counter() - t0
 
@@ -335,16 +433,16 @@ def fair_hierarchical_clustering(
   t_dist = time.perf_counter() - t0 if metric != "precomputed" else 0.0
 
   t0 = time.perf_counter()
-  state = local_search_init(k_search, D, dec)
+  search = local_search(schedule or "fast", eps)
+  state = search.init(D, dec, key=k_search)
   phi_before = float(state.phi)
-  if schedule != "none":
-    state = local_search_run(state, D, c, schedule=schedule, eps=eps,
-                             max_steps=max_steps, progress=progress)
+  if schedule is not None:
+    cap = _fl._NO_CAP if max_steps is None else max_steps
+    state = _fl._drive(search, state, D, c, cap, progress)
   _ready(state.phi)
   t_ls = time.perf_counter() - t0
-  final = Decomposition(fairlet_of=state.fairlet_of,
-                                  num_fairlets=dec.num_fairlets,
-                                  max_size=dec.max_size)
+  final = Decomposition(fairlet_of=state.fairlet_of, num_fairlets=dec.num_fairlets,
+                        max_size=dec.max_size)
 
   t0 = time.perf_counter()
   h = _ready(_fairlet_tree_kernel(D, final.fairlet_of, final.num_fairlets,
@@ -361,4 +459,7 @@ def fair_hierarchical_clustering(
       swaps=int(state.swaps), steps=int(state.steps), trials=int(state.trials),
       time_distances=t_dist, time_decomposition=t_dec, time_local_search=t_ls,
       time_tree=t_tree)
-  return FairHCResult(hierarchy=h, fairlets=final.fairlet_of, stats=stats, distances=D)
+  scope = (ClusterScope(blocks=final.fairlet_of) if inner == "linkage"
+           else ClusterScope())
+  return FairHCResult(hierarchy=h, fairlets=final.fairlet_of, stats=stats, distances=D,
+                      scope=scope, constraint=target)
