@@ -11,6 +11,9 @@ from fairhc_jax.algorithms.fairlet_hc import (
     fair_hierarchical_clustering,
     fairlet_tree,
 )
+from fairhc_jax.algorithms.fair_hac import FHACOutput, FHACParams, fhac, fhac_costs
+from fairhc_jax.algorithms.fhac_search import FHACSearchResult, tune_fhac
+from fairhc_jax.algorithms.fp_hac import fp_hac
 from fairhc_jax.algorithms.reductions import (
     ReductionResult,
     fair_hc,
@@ -51,6 +54,7 @@ from fairhc_jax.fairness import (
     fairness_report,
     hierarchical_fairness_cost,
     is_fair,
+    observed_shares,
 )
 from fairhc_jax.hierarchy import (
     NO_PARENT,
@@ -101,7 +105,7 @@ __all__ = [
     "check_feasible", "children", "children_table", "cluster_balance",
     "cohen_addad_value", "color_counts", "cut", "dasgupta_cost", "datasets", "depth",
     "fairness_cost", "fairness_probability", "fairness_report", "from_linkage",
-    "from_parent", "hierarchical_fairness_cost", "is_fair",
+    "from_parent", "hierarchical_fairness_cost", "is_fair", "observed_shares",
     "is_valid_hierarchy", "leaf_counts", "leaf_ranges", "leaves_list",
     "linkage", "linkage_from_points", "moseley_wang_revenue", "num_children",
     "pairwise_distances", "postorder_compact", "revenue_upper_bound", "root",
@@ -118,4 +122,7 @@ __all__ = [
     "operation_cost", "rebalance_tree", "refine_rebalance_tree",
     "separated_pairs", "stochastically_fair_hc", "subtree_move",
     "topology_labels", "tree_fold", "tree_rebalance", "unbalanced_nodes",
+    # Chhabra & Mohapatra: fair agglomerative clustering and its repair
+    "FHACOutput", "FHACParams", "FHACSearchResult", "fhac", "fhac_costs",
+    "fp_hac", "tune_fhac",
 ]

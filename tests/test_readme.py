@@ -21,6 +21,11 @@ def test_readme_tour_runs_and_its_claims_hold():
   assert scope["fair"].parent.shape == (2 * n - 1,)
   assert scope["Z"].shape == (n - 1, 4)
   assert np.asarray(scope["fh"].is_fair(tree, scope["colourings"], fh.Balance(1, 3))).shape == (1000,)
+  # The audit is informative: strictly between 0 and 1 with the size scope.
+  assert 0.0 < float(scope["est"].estimate) < 1.0
+  # The Knittel result's band is narrower than [0, 1] for some colour.
+  band = scope["res2"].constraint
+  assert any(lo > 0 or hi < 1 for lo, hi in zip(band.lower, band.upper))
   # The Knittel output exported to SciPy is a valid linkage over all n points.
   from scipy.cluster.hierarchy import is_valid_linkage, leaves_list
   assert is_valid_linkage(scope["Z"])
