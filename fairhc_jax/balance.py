@@ -104,7 +104,7 @@ def unbalanced_nodes(h: Hierarchy, eps) -> np.ndarray:
     eps: a number (or ``fractions.Fraction``) in ``(0, 1/2]``.
   """
   fn = "unbalanced_nodes"
-  _check_tree(fn, h)
+  hier.check_hierarchy(fn, h, allow_traced=False)
   f = read_eps(fn, "eps", eps, closed_upper=True)
   return _violations(*_split_sizes(h), f)
 
@@ -118,10 +118,6 @@ def is_relatively_balanced(h: Hierarchy, eps) -> bool:
       fewer than ``1/eps`` leaves are exempt.
   """
   fn = "is_relatively_balanced"
-  _check_tree(fn, h)
+  hier.check_hierarchy(fn, h, allow_traced=False)
   f = read_eps(fn, "eps", eps, closed_upper=True)
   return _violations(*_split_sizes(h), f).size == 0
-
-
-def _check_tree(fn: str, h):
-  hier.check_hierarchy(fn, h, allow_traced=False)

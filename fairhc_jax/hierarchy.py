@@ -105,8 +105,8 @@ class Children(NamedTuple):
   count: jax.Array
 
 
-def _num_rounds(length: int) -> int:
-  """Pointer-jumping rounds that cover any path in ``length`` nodes."""
+def pointer_jumping_rounds(length: int) -> int:
+  """Pointer-jumping rounds that cover any path in ``length`` nodes (the one round-count rule)."""
   return max(1, math.ceil(math.log2(max(length, 2))))
 
 
@@ -194,7 +194,7 @@ def _depth(parent: jax.Array) -> jax.Array:
     return dist + dist[ptr], ptr[ptr]
 
   # A rolled loop: unrolled rounds cost seconds of compile time per size.
-  dist, _ = jax.lax.fori_loop(0, _num_rounds(m), jump, (dist, ptr))
+  dist, _ = jax.lax.fori_loop(0, pointer_jumping_rounds(m), jump, (dist, ptr))
   return jnp.where(parent == UNUSED, -1, dist)
 
 
@@ -242,7 +242,7 @@ def _euler_positions(parent: jax.Array):
     dist, succ = carry
     return dist + dist[succ], succ[succ]
 
-  dist, _ = jax.lax.fori_loop(0, _num_rounds(2 * m + 1), jump, (weight, succ))
+  dist, _ = jax.lax.fori_loop(0, pointer_jumping_rounds(2 * m + 1), jump, (weight, succ))
   total = 2 * jnp.sum(used.astype(jnp.int32))
   pos = total - dist
   enter = jnp.where(used, pos[:m], -1)
@@ -381,7 +381,7 @@ def _problems(parent: np.ndarray, n: int, allow_unary: bool,
   # Cycles: follow parent pointers; every used node must reach the root in < m steps.
   idx = np.arange(m)
   ptr = np.where(has_parent, parent, idx)
-  for _ in range(_num_rounds(m) + 1):
+  for _ in range(pointer_jumping_rounds(m) + 1):
     ptr = ptr[ptr]
   used = parent != UNUSED
   stuck = used & (parent[ptr] != NO_PARENT)

@@ -49,7 +49,6 @@ pairs (1 when no pair is separated). See :func:`separated_pairs` and
 from __future__ import annotations
 
 import functools
-import math
 from typing import NamedTuple, Sequence
 
 import jax
@@ -79,8 +78,8 @@ __all__ = [
 
 
 def _jump_rounds(length: int) -> int:
-  """Pointer-jumping rounds that cover any path through ``length`` slots."""
-  return max(1, math.ceil(math.log2(max(length, 2)))) + 1
+  """Pointer-jumping rounds to a fixpoint through ``length`` slots (one spare round)."""
+  return hier.pointer_jumping_rounds(length) + 1
 
 
 def _jump_to_kept(g):
@@ -423,8 +422,8 @@ def min_leaf_kernel(h: Hierarchy) -> jax.Array:
 
 
 def _host_tree(fn: str, h) -> np.ndarray:
-  hier.check_hierarchy(fn, h, allow_traced=False)
-  return np.asarray(h.parent).astype(np.int64)
+  """The checked tree's parent array on the host (``int64[m]``, for NumPy-side argument checks)."""
+  return np.asarray(hier.check_hierarchy(fn, h, allow_traced=False).parent).astype(np.int64)
 
 
 def _node_arg(fn: str, arg: str, x, m: int, parent: np.ndarray) -> int:

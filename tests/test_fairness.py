@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from fairhc_jax import fairness as F
-from fairhc_jax.fairness import _wide
+from fairhc_jax import _wide_int as _wide
 from fairhc_jax.hierarchy import Hierarchy, from_parent
 
 # ---------------------------------------------------------------------------
@@ -227,22 +227,22 @@ def test_wide_multiply_and_compare_are_exact():
   b = rng.integers(0, 2**32, 2000, dtype=np.uint64)
   a[:4] = [0, 2**32 - 1, 2**32 - 1, 65535]
   b[:4] = [5, 2**32 - 1, 1, 65537]
-  hi, lo = _wide._mul_wide(np_uint32(a), np_uint32(b))
+  hi, lo = _wide.mul_wide(np_uint32(a), np_uint32(b))
   got = [int(h) * 2**32 + int(l) for h, l in zip(np.asarray(hi), np.asarray(lo))]
   assert got == [int(x) * int(y) for x, y in zip(a, b)]
   # 64 x 32 multiply (products that fit) and the comparison / subtraction
   x = (hi, lo)
   small = np_uint32(rng.integers(0, 2**16, 2000))
-  p = _wide._mul64x32(_wide._mul_wide(np_uint32(a >> 16), np_uint32(b)), small)
+  p = _wide.mul64x32(_wide.mul_wide(np_uint32(a >> 16), np_uint32(b)), small)
   want = [(int(x_) >> 16) * int(y) * int(s) for x_, y, s in zip(a, b, np.asarray(small))]
   assert [int(h) * 2**32 + int(l) for h, l in zip(*map(np.asarray, p))] == want
   y = (jnp.roll(hi, 1), jnp.roll(lo, 1))
-  le = np.asarray(_wide._le64(x, y))
+  le = np.asarray(_wide.le64(x, y))
   ints = np.array(got, dtype=object)
   np.testing.assert_array_equal(le, ints <= np.roll(ints, 1))
   big = np.maximum(ints, np.roll(ints, 1))
   sm = np.minimum(ints, np.roll(ints, 1))
-  dd = _wide._sub64((jnp.where(le, y[0], x[0]), jnp.where(le, y[1], x[1])),
+  dd = _wide.sub64((jnp.where(le, y[0], x[0]), jnp.where(le, y[1], x[1])),
                 (jnp.where(le, x[0], y[0]), jnp.where(le, x[1], y[1])))
   assert [int(h) * 2**32 + int(l) for h, l in zip(*map(np.asarray, dd))] == list(big - sm)
 

@@ -58,7 +58,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from fairhc_jax import _checks
+from fairhc_jax import _checks, _wide_int
 from fairhc_jax import hierarchy as hier
 from fairhc_jax import operators as ops
 from fairhc_jax.balance import read_eps
@@ -190,21 +190,10 @@ class ReductionOutput(NamedTuple):
 
 def _mul64(a, b):
   """``(hi, lo)`` uint32 words of the product of non-negative int32 ``a`` and ``b``."""
-  a = a.astype(jnp.uint32)
-  b = b.astype(jnp.uint32)
-  mask = jnp.uint32(0xFFFF)
-  a0, a1 = a & mask, a >> 16
-  b0, b1 = b & mask, b >> 16
-  p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
-  mid = (p00 >> 16) + (p01 & mask) + (p10 & mask)
-  lo = (p00 & mask) | ((mid & mask) << 16)
-  hi = p11 + (p01 >> 16) + (p10 >> 16) + (mid >> 16)
-  return hi, lo
+  return _wide_int.mul_wide(a.astype(jnp.uint32), b.astype(jnp.uint32))
 
 
-def _gt64(x, y):
-  """``x > y`` for ``(hi, lo)`` pairs."""
-  return (x[0] > y[0]) | ((x[0] == y[0]) & (x[1] > y[1]))
+_gt64 = _wide_int.gt64
 
 
 # ---------------------------------------------------------------------------

@@ -12,7 +12,8 @@ One idea per module:
   their exact compilation to integer threshold tables;
 * :mod:`.scope`: :class:`ClusterScope`, which clusters a check counts (a
   minimum size; "at and above these blocks"), and its kernel;
-* :mod:`._wide`: exact 64-bit arithmetic on ``uint32`` pairs;
+* :mod:`.proportional`: the exact proportional rule (64-bit arithmetic on
+  ``uint32`` pairs from :mod:`fairhc_jax._wide_int`);
 * :mod:`.counts`: colour counts of every node (:func:`color_counts`,
   :func:`color_counts_kernel`);
 * :mod:`.checks`: :func:`check_fairness`, :func:`is_fair`,

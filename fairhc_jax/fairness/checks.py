@@ -23,7 +23,7 @@ from fairhc_jax import _checks
 from fairhc_jax.fairness import _inputs
 from fairhc_jax.fairness import counts as _counts
 from fairhc_jax.fairness import scope as _scope
-from fairhc_jax.fairness._wide import proportional_flags
+from fairhc_jax.fairness.proportional import proportional_flags
 from fairhc_jax.fairness.constraints import (Balance, Constraint, bounds,
                                              constraint_num_colors, fmt, plan)
 

@@ -18,7 +18,7 @@ Thresholds are rationals, read by the library's one rational reader
 every size ``0..n`` with exact Python integers, so a jitted verdict is one
 int32 comparison per node and colour. The proportional rule with the data's
 own shares has no table (its bounds depend on the colouring); it is decided
-in 64-bit arithmetic emulated on ``uint32`` pairs (:mod:`._wide`).
+in 64-bit arithmetic emulated on ``uint32`` pairs (:mod:`fairhc_jax._wide_int`).
 """
 
 from __future__ import annotations
