@@ -99,7 +99,10 @@ def test_ties_follow_scan_order():
         _assert_same(h, parent, height)
 
 
-@pytest.mark.parametrize("method", METHODS)
+# One linkage in the default run (each compiles its own FHAC program, about
+# 9 s); all five with --runslow.
+@pytest.mark.parametrize("method", [m if m == "average" else pytest.param(m, marks=pytest.mark.slow)
+                                    for m in METHODS])
 def test_vanilla_parameters_equal_linkage_exactly(method):
   rng = np.random.default_rng(5)
   for x64 in (False, True):

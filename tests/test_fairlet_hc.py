@@ -388,7 +388,8 @@ def test_pipeline_constraint_errors(kwargs, exc, match):
 
 def test_pipeline_key_is_checked():
   with pytest.raises(TypeError, match=r"fair_hierarchical_clustering: key must be a JAX "
-                     r"PRNG key, e.g. jax.random.key\(0\), got 3"):
+                     r"PRNG key \(make one from a seed with jax.random.key\(seed\)\), got the "
+                     r"integer 3: pass jax.random.key\(3\)"):
     fhc.fair_hierarchical_clustering(3, np.zeros((4, 2)), [0, 1, 0, 1], balance=(1, 1))
 
 

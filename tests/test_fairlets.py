@@ -451,7 +451,8 @@ def test_infeasible_requests_name_colour_and_numbers():
 
 def test_decomposition_key_is_checked():
   with pytest.raises(TypeError, match=r"balance_decomposition: key must be a JAX PRNG "
-                     r"key, e.g. jax.random.key\(0\), got 0"):
+                     r"key \(make one from a seed with jax.random.key\(seed\)\), got the "
+                     r"integer 0: pass jax.random.key\(0\)"):
     fl.balance_decomposition(0, np.array([0, 1]), (1, 1))
 
 
