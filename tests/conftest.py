@@ -30,3 +30,31 @@ def uci_dir() -> pathlib.Path:
   if not (UCI_DIR / "adult.data").exists():
     pytest.skip(f"UCI data not found at {UCI_DIR} (set FAIRHC_DATA_DIR)")
   return UCI_DIR
+
+
+# The small sizes every notebook reads from the environment when CI runs it.
+NOTEBOOK_SMALL = {"FAIRHC_NOTEBOOK_N": "400", "FAIRHC_NOTEBOOK_STEPS": "40"}
+
+
+@pytest.fixture
+def run_notebook(uci_dir, monkeypatch):
+  """Execute ``notebooks/<name>`` in a fresh kernel at small size; fails on any error or assert."""
+  nbformat = pytest.importorskip("nbformat")
+  nbclient = pytest.importorskip("nbclient")
+
+  def run(name: str):
+    path = REPO / "notebooks" / name
+    monkeypatch.setenv("FAIRHC_DATA_DIR", str(uci_dir))
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    for k, v in NOTEBOOK_SMALL.items():
+      monkeypatch.setenv(k, v)
+    nb = nbformat.read(path, as_version=4)
+    client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
+                                     resources={"metadata": {"path": str(path.parent)}})
+    client.execute()   # raises CellExecutionError on any failing cell or assert
+    errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors
+    return nb
+
+  return run

@@ -1,27 +1,24 @@
-"""Every notebook runs, in a fresh kernel, at small size (its asserts are the test)."""
+"""Every notebook has its own test file, so xdist spreads the notebooks over workers.
 
-import os
+The notebooks themselves are run by `tests/test_notebook_<stem>.py`, each one
+line calling the `run_notebook` fixture (conftest.py): a fresh kernel, the
+small sizes of `NOTEBOOK_SMALL`, the notebook's own asserts as the test.
+"""
+
 import pathlib
 
-import pytest
-
-nbformat = pytest.importorskip("nbformat")
-nbclient = pytest.importorskip("nbclient")
-
-NOTEBOOKS = sorted((pathlib.Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
-SMALL = {"FAIRHC_NOTEBOOK_N": "400", "FAIRHC_NOTEBOOK_STEPS": "40"}
+REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_notebook_runs(path, uci_dir, monkeypatch):
-  monkeypatch.setenv("FAIRHC_DATA_DIR", str(uci_dir))
-  monkeypatch.setenv("MPLBACKEND", "Agg")
-  for k, v in SMALL.items():
-    monkeypatch.setenv(k, v)
-  nb = nbformat.read(path, as_version=4)
-  client = nbclient.NotebookClient(nb, timeout=600, kernel_name="python3",
-                                   resources={"metadata": {"path": str(path.parent)}})
-  client.execute()   # raises CellExecutionError on any failing cell or assert
-  errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
-            if o.get("output_type") == "error"]
-  assert not errors
+def test_every_notebook_has_a_test_file():
+  notebooks = sorted((REPO / "notebooks").glob("*.ipynb"))
+  assert notebooks, "no notebooks found"
+  missing = [p.name for p in notebooks
+             if not (REPO / "tests" / f"test_notebook_{p.stem}.py").exists()]
+  assert not missing, f"notebooks without tests/test_notebook_<stem>.py: {missing}"
+
+
+def test_every_notebook_test_file_has_a_notebook():
+  stale = [p.name for p in (REPO / "tests").glob("test_notebook_*.py")
+           if not (REPO / "notebooks" / f"{p.stem[len('test_notebook_'):]}.ipynb").exists()]
+  assert not stale, f"notebook test files without a notebook: {stale}"
