@@ -46,6 +46,8 @@ def run_notebook(uci_dir, monkeypatch):
     path = REPO / "notebooks" / name
     monkeypatch.setenv("FAIRHC_DATA_DIR", str(uci_dir))
     monkeypatch.setenv("MPLBACKEND", "Agg")
+    # The kernel imports this checkout's package, installed or not.
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     for k, v in NOTEBOOK_SMALL.items():
       monkeypatch.setenv(k, v)
     nb = nbformat.read(path, as_version=4)
