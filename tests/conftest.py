@@ -2,12 +2,41 @@
 
 import os
 import pathlib
+import shutil
+import tempfile
 
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # One variable for the data folder, the library's own (fairhc_jax.datasets).
 UCI_DIR = pathlib.Path(os.environ.get("FAIRHC_DATA_DIR") or REPO.parent / "shared" / "data" / "uci")
+
+
+# Compile settings for the test run (the suite is dominated by XLA:CPU compile
+# time, not by running the kernels):
+# - LLVM at -O0 (`--xla_backend_optimization_level=0`): the same HLO, the same
+#   floating-point semantics (XLA emits no fast-math flags either way), about a
+#   third less CPU time on compile-heavy files; set FAIRHC_TEST_XLA_OPT=default
+#   to test with XLA's default optimisation (benchmarks never use this file).
+# - one persistent compilation cache for the run, shared by the xdist workers
+#   and the subprocesses (CLI, notebooks, multi-device), removed at the end.
+if os.environ.get("FAIRHC_TEST_XLA_OPT", "fast") != "default":
+  _flags = os.environ.get("XLA_FLAGS", "")
+  if "xla_backend_optimization_level" not in _flags:
+    os.environ["XLA_FLAGS"] = (_flags + " --xla_backend_optimization_level=0").strip()
+
+
+def pytest_configure(config):
+  if hasattr(config, "workerinput") or "JAX_COMPILATION_CACHE_DIR" in os.environ:
+    return   # an xdist worker (inherits the controller's cache) or a user's own cache
+  config._fairhc_cache = tempfile.mkdtemp(prefix="fairhc_jax_test_jit_cache_")
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = config._fairhc_cache
+
+
+def pytest_unconfigure(config):
+  cache = getattr(config, "_fairhc_cache", None)
+  if cache:
+    shutil.rmtree(cache, ignore_errors=True)
 
 
 def pytest_addoption(parser):
