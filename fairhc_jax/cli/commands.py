@@ -258,7 +258,8 @@ def base_report(command: str, args, inp: Input, parameters: dict) -> dict:
 def finish(args, report: dict, h, inp: Input, phases: Phases, out_dir, title: str) -> int:
   """Prints the summary, writes ``--out`` (and ``--plot``)."""
   report["versions"] = versions()
-  lines = [title, f"  n = {inp.n}, groups {dict(zip(map(str, inp.labels), report['groups']['counts']))}"]
+  src = inp.meta.get("name") or inp.meta.get("path")
+  lines = [title, f"  {src}: n = {inp.n}, groups {dict(zip(map(str, inp.labels), report['groups']['counts']))}"]
   ob = report.get("objectives")
   if ob:
     lines.append(f"  Dasgupta cost {ob['dasgupta_cost']:.6g}, Cohen-Addad value "
@@ -274,7 +275,7 @@ def finish(args, report: dict, h, inp: Input, phases: Phases, out_dir, title: st
     lines.append(f"  FC at k = {fa['fc']['k']}: {fa['fc']['value']:.4g}, HFC {fa['hfc']:.4g}")
   if out_dir is not None:
     with phases("write"):
-      write_tree(out_dir / "tree.npz", h, inp.rows, inp.colors)
+      write_tree(out_dir / "tree.npz", h, inp.rows, inp.colors, report.pop("_arrays", None))
       written = ["tree.npz", "report.json"]
       if args.plot:
         write_dendrogram(out_dir / "dendrogram.png", h, inp.colors, inp.labels, title)
@@ -384,6 +385,7 @@ def run_fairlets(args) -> int:
                        "ratio_fairlets_before": float(st.ratio_fairlets_before),
                        "ratio_fairlets_after": float(st.ratio_fairlets_after),
                        "max_fairlet_size": int(st.max_fairlet_size)}
+    rep["_arrays"] = {"fairlets": np.asarray(res.fairlets, np.int32)}
   return finish(args, rep, h, inp, ph, out_dir,
                 "fair tree: fairlets + local search + average linkage (Ahmadian et al. 2020)")
 
@@ -439,8 +441,6 @@ def run_reduce(args) -> int:
     rep["objectives"]["dasgupta_cost_ratio_to_input"] = (
         rep["objectives"]["dasgupta_cost"] / base_ob["dasgupta_cost"])
     rep["fairness"] = fairness_stats(h, inp.colors, constraint, res.scope, _c(inp), k=args.k)
-    if res.scope is not None and res.scope.blocks is None and res.scope.min_size == 2:
-      pass
     rep["fairness"]["input_tree"] = fairness_stats(base, inp.colors, constraint, res.scope,
                                                    _c(inp), k=args.k, max_nodes=5)
   return finish(args, rep, h, inp, ph, out_dir, f"{args.reduction} over the {base_name} tree "

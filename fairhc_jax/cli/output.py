@@ -9,7 +9,9 @@
   monotone heights), accepted by ``scipy.cluster.hierarchy.is_valid_linkage``;
 * ``rows``: ``int64[n]``, the input rows the leaves are (leaf ``i`` is row
   ``rows[i]`` of the CSV, counted from 0 after the header, or of the data set);
-* ``colors``: ``int32[n]``, the group of each leaf.
+* ``colors``: ``int32[n]``, the group of each leaf;
+* ``fairlets`` (``fairhc fairlets`` only): ``int32[n]``, the fairlet of each
+  leaf; the guarantee's scope is ``ClusterScope(blocks=fairlets)``.
 
 ``report.json`` is described in :func:`fairhc_jax.cli.commands.base_report`.
 """
@@ -43,8 +45,9 @@ def prepare_out(out: Optional[str]) -> Optional[pathlib.Path]:
   return p
 
 
-def write_tree(path: pathlib.Path, h, rows: np.ndarray, colors: np.ndarray) -> np.ndarray:
-  """Writes ``tree.npz``; returns the linkage matrix ``Z``."""
+def write_tree(path: pathlib.Path, h, rows: np.ndarray, colors: np.ndarray,
+               extra: Optional[dict] = None) -> np.ndarray:
+  """Writes ``tree.npz`` (plus the ``extra`` arrays); returns the linkage matrix ``Z``."""
   from fairhc_jax.interop import to_linkage
   parent = np.asarray(h.parent, np.int32)
   has_height = h.height is not None
@@ -53,7 +56,7 @@ def write_tree(path: pathlib.Path, h, rows: np.ndarray, colors: np.ndarray) -> n
   Z = to_linkage(h)
   np.savez(path, parent=parent, height=height, has_height=np.bool_(has_height),
            linkage=np.asarray(Z, np.float64), rows=np.asarray(rows, np.int64),
-           colors=np.asarray(colors, np.int32))
+           colors=np.asarray(colors, np.int32), **(extra or {}))
   return Z
 
 
