@@ -9,8 +9,10 @@ get nothing. ``True`` always reports (a live display on a terminal or in a
 notebook, plain lines without carriage returns elsewhere); ``False`` never.
 
 The live display is ``tqdm.auto`` when tqdm is installed (``pip install
-"fairhc_jax[progress]"``; it renders as a widget in Jupyter), else a line
-rewritten in place with ``"\\r"`` on the terminal.
+"fairhc_jax[progress]"``): a text bar on a terminal, a widget in Jupyter and
+Colab when ipywidgets is installed (the ``notebook`` extra; without it
+tqdm falls back to its text bar, with a ``TqdmWarning``); without tqdm, a
+line rewritten in place with ``"\\r"`` on the terminal.
 """
 
 from __future__ import annotations
@@ -101,8 +103,9 @@ class Progress:
     if _tqdm is not None:
       if self._bar is None:
         self._bar = _tqdm(total=None, desc=self.desc, file=self.stream, leave=True,
-                          bar_format="{desc}: {postfix} [{elapsed}]")
-      self._bar.set_postfix_str(text, refresh=True)
+                          bar_format="{desc} [{elapsed}]")
+      # The text goes in the description: tqdm writes a postfix as ", text".
+      self._bar.set_description_str(f"{self.desc}: {text}", refresh=True)
       return
     self.stream.write("\r" + self._line(text))
     self.stream.flush()
@@ -113,7 +116,7 @@ class Progress:
       return
     if self._bar is not None:
       if text is not None:
-        self._bar.set_postfix_str(text, refresh=True)
+        self._bar.set_description_str(f"{self.desc}: {text}", refresh=True)
       self._bar.close()
       self._bar = None
       return

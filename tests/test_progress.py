@@ -62,6 +62,12 @@ def test_progress_uses_tqdm_on_a_terminal():
   bar.close("done")
   text = tty.getvalue()
   assert "job: " in text and "done" in text and text.endswith("\n")
+  # The text reads "job: 3 steps" (not tqdm's postfix form "job: , 3 steps").
+  assert "job: 3 steps" in text and "job: done" in text and ", " not in text
+  # The display is tqdm.auto's class: a widget in a Jupyter kernel with
+  # ipywidgets, the text bar on a terminal.
+  from tqdm.auto import tqdm as auto
+  assert progress._tqdm is auto
 
 
 @pytest.mark.parametrize("schedule", ["fast", "random"])
