@@ -130,7 +130,7 @@ def soft_color_counts(params: SoftHierarchy, colors, num_colors: Optional[int] =
   col, c = _checks.check_colors(fn, "colors", colors, params.A.shape[0], num_colors,
                                 batched=False)
   onehot = jax.nn.one_hot(jnp.asarray(col), c, dtype=params.A.dtype)
-  return jax.jit(soft_color_counts_kernel)(params, onehot)
+  return _counts_jit(params, onehot)
 
 
 def node_violations(counts: jax.Array, target: FairnessTarget) -> jax.Array:
@@ -163,4 +163,8 @@ def fairness_penalty(params: SoftHierarchy, target: FairnessTarget) -> jax.Array
     _checks.fail(fn, "target", "be a FairnessTarget (see soft.fairness_target)",
                  type(target).__name__, TypeError)
   params = _params.check_params(fn, params, target.onehot.shape[0])
-  return jax.jit(fairness_penalty_kernel)(params, target)
+  return _penalty_jit(params, target)
+
+
+_counts_jit = jax.jit(soft_color_counts_kernel)
+_penalty_jit = jax.jit(fairness_penalty_kernel)
