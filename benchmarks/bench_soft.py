@@ -6,7 +6,7 @@ Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
   ``block_until_ready``; compile time separately) at ``--n`` points and
   ``--num-internal`` soft nodes, next to one ``S @ Anc`` product (the
   step's floor), and the whole fit.
-* ``plain``: no penalty, on Census (gender) and Bank (marital) proportional
+* ``plain`` (``soft_plain_<sizes>.txt``): no penalty, on Census (gender) and Bank (marital) proportional
   samples: the decoded tree's exact Dasgupta cost from the average-linkage
   start (average linkage on the similarities, compressed to ``n'`` nodes)
   and from a random start, against the full average-linkage tree.
@@ -104,6 +104,10 @@ def part_step(args):
   out.append(f"step (Adam, penalty on): compile+first {first:.2f} s, warm median {med * 1e3:.1f} ms")
   out.append(f"one S @ Anc product ({flops / 1e9:.1f} GFLOP): {med_mm * 1e3:.1f} ms "
              f"({flops / med_mm / 1e9:.0f} GFLOP/s); a step needs two (forward, reverse)")
+  # HypHC's decoding is single linkage on the n x n matrix of LCA depths: its floor.
+  first_sl, med_sl, _ = timed(lambda d: fh.linkage(d, method="single").parent, D, repeat=2)
+  out.append(f"HypHC decode floor (single linkage on an n x n matrix): "
+             f"first {first_sl:.2f} s, warm {med_sl:.2f} s")
   t = time.perf_counter()
   res = soft.fit(jax.random.key(0), S, colors, constraint=fh.Balance(1, 3), penalty=1.0,
                  num_internal=args.num_internal, steps=args.steps, eval_every=args.steps,
@@ -140,8 +144,8 @@ def part_plain(args):
       print(out[-2], flush=True)
   out.append(f"command: python benchmarks/bench_soft.py plain --sizes "
              + " ".join(map(str, args.sizes)) + f" --steps {args.steps} "
-             f"--num-internal {args.num_internal}")
-  write("plain", out)
+             f"--num-internal {args.num_internal} --data " + " ".join(args.data))
+  write("plain_" + "_".join(map(str, args.sizes)), out)
 
 
 def judge(h, S, colors, constraint, min_size):
@@ -236,12 +240,14 @@ def main():
   ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
   ap.add_argument("--data", nargs="+", default=["census", "bank"])
   ap.add_argument("--num-internal", type=int, default=None)
-  ap.add_argument("--steps", type=int, default=200)
+  ap.add_argument("--steps", type=int, default=None)
   ap.add_argument("--penalties", type=float, nargs="+", default=[0, 1, 3, 10, 30, 100])
   ap.add_argument("--b", type=int, default=1)
   ap.add_argument("--r", type=int, default=3)
   ap.add_argument("--min-size", type=int, default=2)
   args = ap.parse_args()
+  if args.steps is None:
+    args.steps = 20 if args.part == "step" else 200
   if args.part == "step":
     args.n = args.n or 4000
     args.num_internal = args.num_internal or 512

@@ -430,15 +430,15 @@ def _train(fn, key, S, colors, *, constraint, penalties, num_internal, steps,
                f"decoded cost {m0['decoded_cost'][-1]:.5g}"
                + ("" if constraint is None else f", fair {sum(r['decoded_fair'][-1] for r in rec)}/{num}"))
 
-  metrics = None
   for t in range(steps + 1):
+    # A step's metrics are those of the parameters it starts from; the last
+    # evaluation runs one step only for them.
+    new_params, new_state, metrics = step(params, opt_state, problem, pen_arr)
     if t == steps or t % eval_every == 0:
-      # Metrics of the current parameters (a step's metrics are pre-update).
-      _, _, m_now = step(params, opt_state, problem, pen_arr)
-      evaluate(t, params, m_now)
+      evaluate(t, params, metrics)
     if t == steps:
       break
-    params, opt_state, metrics = step(params, opt_state, problem, pen_arr)
+    params, opt_state = new_params, new_state
   bar.close()
   scope = _fair_scope(min_size)
   results = []
