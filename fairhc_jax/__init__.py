@@ -5,6 +5,8 @@ module that holds one idea (see README.md for the module map).
 """
 
 from fairhc_jax import datasets
+# Soft (differentiable) hierarchies trained with optax (issue 11).
+from fairhc_jax import soft
 from fairhc_jax.algorithms.fairlet_hc import (
     FairHCResult,
     FairHCStats,
@@ -125,4 +127,6 @@ __all__ = [
     # Chhabra & Mohapatra: fair agglomerative clustering and its repair
     "FHACOutput", "FHACParams", "FHACSearchResult", "fhac", "fhac_costs",
     "fp_hac", "tune_fhac",
+    # soft hierarchies (a subpackage: fairhc_jax.soft.fit, ...)
+    "soft",
 ]

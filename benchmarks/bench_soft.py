@@ -1,0 +1,265 @@
+"""Soft hierarchies (fairhc_jax.soft) against average linkage and the fair combinatorial methods.
+
+Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
+
+* ``step``: time of one training step (``make_step``, Adam, warm, with
+  ``block_until_ready``; compile time separately) at ``--n`` points and
+  ``--num-internal`` soft nodes, next to one ``S @ Anc`` product (the
+  step's floor), and the whole fit.
+* ``plain`` (``soft_plain_<sizes>.txt``): no penalty, on Census (gender) and Bank (marital) proportional
+  samples: the decoded tree's exact Dasgupta cost from the average-linkage
+  start (average linkage on the similarities, compressed to ``n'`` nodes)
+  and from a random start, against the full average-linkage tree.
+* ``front``: with the penalty (``Balance(b, r)``, every cluster of at least
+  ``--min-size`` points) on a Census sample: a front of penalty weights in
+  one batched ``fit_front`` run, against fairlets + average linkage
+  (``fair_hierarchical_clustering``, inner ``"flat"`` so that every cluster
+  is checked) and ``fair_hc`` over average linkage; every tree judged with
+  the exact ``dasgupta_cost`` and ``check_fairness`` under the same scope.
+  Also writes ``soft_front.png``.
+
+Usage::
+
+    python benchmarks/bench_soft.py step  [--n 4000] [--num-internal 512]
+    python benchmarks/bench_soft.py plain [--sizes 1000 4000] [--steps 200]
+    python benchmarks/bench_soft.py front [--n 1000] [--steps 200]
+
+Timings on the shared 2-core machine are noisy (other jobs run at the same
+time); the output records the load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import fairhc_jax as fh
+from fairhc_jax import soft
+from fairhc_jax.soft import train as _train
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "uci"
+
+
+def load(name: str, n: int, seed: int = 0):
+  data_dir = os.environ.get("FAIRHC_DATA_DIR", str(DATA))
+  if name == "census":
+    data = fh.datasets.load_census(color="gender", data_dir=data_dir)
+  else:
+    data = fh.datasets.load_bank(color="marital", data_dir=data_dir)
+  idx = fh.datasets.proportional_subsample(jax.random.key(seed), data.colors, n)
+  X, colors = data.features[idx], np.asarray(data.colors[idx])
+  D = fh.pairwise_distances(X)
+  S = fh.similarity(D)
+  return D, S, colors
+
+
+def header(out, title):
+  out.append(f"# {title}")
+  out.append(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, jax {jax.__version__}, "
+             f"{jax.devices()[0].platform}, load average {os.getloadavg()[0]:.1f} "
+             "(measured while other jobs ran)")
+
+
+def write(name, out):
+  RESULTS.mkdir(exist_ok=True)
+  text = "\n".join(out) + "\n"
+  (RESULTS / f"soft_{name}.txt").write_text(text)
+  print(text)
+
+
+def timed(f, *args, repeat=5):
+  t = time.perf_counter()
+  r = f(*args)
+  jax.block_until_ready(r)
+  first = time.perf_counter() - t
+  ts = []
+  for _ in range(repeat):
+    t = time.perf_counter()
+    r = f(*args)
+    jax.block_until_ready(r)
+    ts.append(time.perf_counter() - t)
+  return first, float(np.median(ts)), r
+
+
+def part_step(args):
+  out = []
+  header(out, f"soft step time, n = {args.n}, n' = {args.num_internal}")
+  D, S, colors = load("census", args.n)
+  problem = soft.make_problem(S, colors, constraint=fh.Balance(1, 3))
+  p = soft.random_init(jax.random.key(0), args.n, args.num_internal)
+  init, step = soft.make_step()
+  st = init(p)
+  first, med, _ = timed(step, p, st, problem, 1.0)
+  anc = soft.ancestors(p)
+  mm = jax.jit(lambda S, a: S @ a)
+  _, med_mm, _ = timed(mm, S, anc)
+  flops = 2 * args.n ** 2 * args.num_internal
+  out.append(f"step (Adam, penalty on): compile+first {first:.2f} s, warm median {med * 1e3:.1f} ms")
+  out.append(f"one S @ Anc product ({flops / 1e9:.1f} GFLOP): {med_mm * 1e3:.1f} ms "
+             f"({flops / med_mm / 1e9:.0f} GFLOP/s); a step needs two (forward, reverse)")
+  # HypHC's decoding is single linkage on the n x n matrix of LCA depths: its floor.
+  first_sl, med_sl, _ = timed(lambda d: fh.linkage(d, method="single").parent, D, repeat=2)
+  out.append(f"HypHC decode floor (single linkage on an n x n matrix): "
+             f"first {first_sl:.2f} s, warm {med_sl:.2f} s")
+  t = time.perf_counter()
+  res = soft.fit(jax.random.key(0), S, colors, constraint=fh.Balance(1, 3), penalty=1.0,
+                 num_internal=args.num_internal, steps=args.steps, eval_every=args.steps,
+                 progress=False)
+  out.append(f"whole fit ({args.steps} steps, 2 evaluations, includes compiles): "
+             f"{time.perf_counter() - t:.1f} s")
+  out.append(f"command: python benchmarks/bench_soft.py step --n {args.n} "
+             f"--num-internal {args.num_internal} --steps {args.steps}")
+  write("step", out)
+
+
+def part_plain(args):
+  out = []
+  header(out, "soft hierarchies without a penalty: decoded exact cost vs average linkage")
+  out.append(f"# n' = {args.num_internal}, {args.steps} steps, Adam(0.01), internal_scale 0.1")
+  out.append(f"{'data':>7} {'n':>5} {'avg-link':>12} {'compressed':>12} "
+             f"{'soft(avg)':>12} {'ratio':>7} {'soft(rand)':>12} {'ratio':>7} {'fit s':>7}")
+  for name in args.data:
+    for n in args.sizes:
+      D, S, colors = load(name, n)
+      h = _train._average_linkage_on_similarity(S)
+      full = float(fh.dasgupta_cost(h, S))
+      comp = float(fh.dasgupta_cost(soft.decode(soft.from_hierarchy(h, args.num_internal)), S))
+      t = time.perf_counter()
+      ra = soft.fit(jax.random.key(0), S, num_internal=args.num_internal, steps=args.steps,
+                    eval_every=max(1, args.steps // 4), progress=False)
+      ta = time.perf_counter() - t
+      rr = soft.fit(jax.random.key(1), S, num_internal=args.num_internal, steps=args.steps,
+                    init="random", eval_every=max(1, args.steps // 4), progress=False)
+      out.append(f"{name:>7} {n:>5} {full:>12.6g} {comp:>12.6g} {ra.cost:>12.6g} "
+                 f"{ra.cost / full:>7.4f} {rr.cost:>12.6g} {rr.cost / full:>7.4f} {ta:>7.1f}")
+      out.append(f"#   random start history (decoded cost): "
+                 + ", ".join(f"{c:.5g}" for c in rr.history.decoded_cost))
+      print(out[-2], flush=True)
+  out.append(f"command: python benchmarks/bench_soft.py plain --sizes "
+             + " ".join(map(str, args.sizes)) + f" --steps {args.steps} "
+             f"--num-internal {args.num_internal} --data " + " ".join(args.data))
+  write("plain_" + "_".join(map(str, args.sizes)), out)
+
+
+def judge(h, S, colors, constraint, min_size):
+  chk = fh.check_fairness(h, colors, constraint, scope=min_size)
+  checked = np.asarray(chk.checked)
+  viol = np.asarray(chk.violating)
+  return (float(fh.dasgupta_cost(h, S)), bool(chk.is_fair),
+          float(viol.sum() / max(1, checked.sum())))
+
+
+def part_front(args):
+  out = []
+  constraint = fh.Balance(args.b, args.r)
+  header(out, f"Pareto front on Census (gender), n = {args.n}, {constraint}, "
+         f"clusters >= {args.min_size} points checked")
+  D, S, colors = load("census", args.n)
+  h_avg = _train._average_linkage_on_similarity(S)
+  base = float(fh.dasgupta_cost(h_avg, S))
+  rows = []
+  c, fair, frac = judge(h_avg, S, colors, constraint, args.min_size)
+  rows.append(("average linkage (similarities)", c, fair, frac, 0.0))
+  h_avgd = fh.linkage(D)
+  c, fair, frac = judge(h_avgd, S, colors, constraint, args.min_size)
+  rows.append(("average linkage (distances)", c, fair, frac, 0.0))
+  t = time.perf_counter()
+  res = fh.fair_hierarchical_clustering(jax.random.key(0), D, colors, constraint=constraint,
+                                        metric="precomputed", inner="flat", progress=False)
+  dt = time.perf_counter() - t
+  c, fair, frac = judge(res.hierarchy, S, colors, constraint, args.min_size)
+  rows.append(("fairlets + average linkage (flat)", c, fair, frac, dt))
+  for ns, nf in ((4, 2), (8, 2)):
+    t = time.perf_counter()
+    r = fh.fair_hc(h_avgd, colors, fractions_eps(), num_sorted=ns, num_folds=nf)
+    dt = time.perf_counter() - t
+    c, fair, frac = judge(r.hierarchy, S, colors, constraint, args.min_size)
+    rows.append((f"fair_hc {ns}/{nf} over average linkage", c, fair, frac, dt))
+  soft_rows = []
+  dts = []
+  for decoded in (False, True):
+    t = time.perf_counter()
+    front = soft.fit_front(jax.random.key(0), S, colors, constraint=constraint,
+                           penalties=args.penalties, num_internal=args.num_internal,
+                           steps=args.steps, eval_every=max(1, args.steps // 8),
+                           min_size=args.min_size, progress=False, decoded_penalty=decoded)
+    dts.append(time.perf_counter() - t)
+    for r in front.results:
+      c, fair, frac = judge(r.hierarchy, S, colors, constraint, args.min_size)
+      kind = "decoded" if decoded else "expected"
+      soft_rows.append((f"soft {kind}-count penalty {r.penalty:g} (step {r.best_step})", c,
+                        fair, frac, dts[-1] / len(front.results), decoded))
+  dt = sum(dts)
+  out.append(f"# soft: n' = {args.num_internal}, {args.steps} steps, each penalty mode's "
+             f"{len(args.penalties)} weights in one batched run: "
+             + ", ".join(f"{d:.1f} s" for d in dts) + " (includes compiles and evaluations)")
+  out.append(f"{'method':<44} {'cost':>12} {'/avg':>7} {'fair':>5} {'viol%':>7} {'s':>7}")
+  for name, c, fair, frac, dt_, *_ in rows + soft_rows:
+    out.append(f"{name:<44} {c:>12.6g} {c / base:>7.4f} {str(fair):>5} {100 * frac:>7.2f} "
+               f"{dt_:>7.1f}")
+  out.append(f"command: python benchmarks/bench_soft.py front --n {args.n} --steps {args.steps} "
+             f"--num-internal {args.num_internal} --penalties "
+             + " ".join(f"{p:g}" for p in args.penalties))
+  write("front", out)
+  try:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+  except ImportError:
+    return
+  fig, ax = plt.subplots(figsize=(6, 4))
+  for name, c, fair, frac, *_ in rows:
+    ax.scatter(100 * frac, c / base, marker="s", label=name)
+  for decoded, style in ((False, "o--"), (True, "o-")):
+    sel = [r for r in soft_rows if r[5] == decoded]
+    ax.plot([100 * r[3] for r in sel], [r[1] / base for r in sel], style,
+            label=f"soft, {'decoded' if decoded else 'expected'}-count penalty")
+  ax.set(xlabel=f"clusters violating {constraint} (%)", ylabel="Dasgupta cost / average linkage",
+         title=f"Census gender, n = {args.n}")
+  ax.legend(fontsize=7)
+  fig.tight_layout()
+  fig.savefig(RESULTS / "soft_front.png", dpi=120)
+
+
+def fractions_eps():
+  from fractions import Fraction
+  return Fraction(1, 8)
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+  ap.add_argument("part", choices=["step", "plain", "front"])
+  ap.add_argument("--n", type=int, default=None)
+  ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
+  ap.add_argument("--data", nargs="+", default=["census", "bank"])
+  ap.add_argument("--num-internal", type=int, default=None)
+  ap.add_argument("--steps", type=int, default=None)
+  ap.add_argument("--penalties", type=float, nargs="+", default=[0, 1, 3, 10, 30, 100])
+  ap.add_argument("--b", type=int, default=1)
+  ap.add_argument("--r", type=int, default=3)
+  ap.add_argument("--min-size", type=int, default=2)
+  args = ap.parse_args()
+  if args.steps is None:
+    args.steps = 20 if args.part == "step" else 200
+  if args.part == "step":
+    args.n = args.n or 4000
+    args.num_internal = args.num_internal or 512
+    part_step(args)
+  elif args.part == "plain":
+    args.num_internal = args.num_internal or 512
+    part_plain(args)
+  else:
+    args.n = args.n or 1000
+    args.num_internal = args.num_internal or 128
+    part_front(args)
+
+
+if __name__ == "__main__":
+  main()
