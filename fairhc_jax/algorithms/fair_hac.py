@@ -208,12 +208,14 @@ def _literal_choice(dist, alive, cnt, size, alpha, beta, totals, tri,
     rhs = alpha * (sz * nn).astype(dtype)
     s_all = jnp.sum(e.astype(dtype) <= rhs[:, :, None], axis=2, dtype=jnp.int32)
 
+    # Row-major pair lists [N, B]: each step reads two contiguous rows.
+    d_flat = d_all[ti, tj]
+    s_flat = s_all[ti, tj]
+
     def body(q, carry):
       best, s_best, d_min = carry
-      i = ti[q]
-      j = tj[q]
-      d = d_all[i, j]
-      s = s_all[i, j]
+      d = d_flat[q]
+      s = s_flat[q]
       take = (s >= s_best) & (d < d_min + beta)
       return (jnp.where(take, q, best), jnp.where(take, s, s_best),
               jnp.where(take, d, d_min))
