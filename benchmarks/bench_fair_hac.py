@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
   python benchmarks/bench_fair_hac.py tables [--samples 10] [--budget 60] [--rule vectorized]
   python benchmarks/bench_fair_hac.py speed  [--sizes 1000,2000]
+  python benchmarks/bench_fair_hac.py census [--n 10000]
 
 ``tables``: the paper's Table 1 data (bank1 = bank default yes/no 60/60,
 bank2 = bank marital married/single/divorced 40/40/40, census = sex
