@@ -56,11 +56,11 @@ def test_matches_literal_transcription(method, rule):
 
 
 def test_literal_long_chains_and_many_groups():
-  """Large slack (long replacement chains), 1-5 groups, n up to 40."""
+  """Large slack (long replacement chains), 1-5 groups, n = 24."""
   rng = np.random.default_rng(7)
   with jax.enable_x64(True):
     for trial in range(4):
-      n, c = 32, 5
+      n, c = 24, 5
       D = _points(rng, n)
       col = rng.integers(0, 1 + trial, n)   # 1 to 4 colours present of 5
       prm = (rng.uniform(0, 0.2), rng.uniform(0, 0.02), rng.uniform(1, 4),
@@ -74,7 +74,7 @@ def test_literal_long_chains_and_many_groups():
 def test_literal_float32_matches_transcription_in_float32():
   rng = np.random.default_rng(3)
   for _ in range(4):
-    n, c, D, col, k, prm = _random_case(rng, 14)
+    n, c, D, col, k, prm = _random_case(rng, 16)
     D32 = D.astype(np.float32)
     parent, height, _ = fhac_literal(D32.astype(np.float64), col, prm, k, "single",
                                      num_colors=c, dtype=np.float32)
@@ -107,13 +107,13 @@ def test_vanilla_parameters_equal_linkage_exactly(method):
   rng = np.random.default_rng(5)
   for x64 in (False, True):
     with jax.enable_x64(x64):
-      D = _points(rng, 24).astype(np.float64 if x64 else np.float32)
-      col = rng.integers(0, 3, 24)
+      D = _points(rng, 16).astype(np.float64 if x64 else np.float32)
+      col = rng.integers(0, 3, 16)
       ref = linkage(D, method)
       for rule in F.RULES:
         for theta1 in (0.0, 0.37):
           h = fhac(D, col, FHACParams(1.0, theta1, 0.0, 0.0), k=4, method=method,
-                   rule=rule)
+                   rule=rule, num_colors=3)
           np.testing.assert_array_equal(np.asarray(h.parent), np.asarray(ref.parent))
           np.testing.assert_array_equal(np.asarray(h.height), np.asarray(ref.height))
 
@@ -128,19 +128,19 @@ def test_corner_cases():
       np.testing.assert_array_equal(np.asarray(h.parent), [2, 2, -1])
       assert float(h.height[2]) == 2.0
     rng = np.random.default_rng(0)
-    D = _points(rng, 9)
-    for col in (np.zeros(9, int), rng.integers(0, 2, 9)):   # one colour / two
-      for k in (1, 9):
+    D = _points(rng, 11)
+    for col, c in ((np.zeros(11, int), 1), (rng.integers(0, 2, 11), 3)):   # one colour / two
+      for k in (1, 11):
         prm = (0.05, 0.01, 0.3, 0.1)
-        parent, height, _ = fhac_literal(D, col, prm, k, "average")
-        _assert_same(fhac(D, col, FHACParams(*prm), k=k), parent, height)
+        parent, height, _ = fhac_literal(D, col, prm, k, "average", num_colors=c)
+        _assert_same(fhac(D, col, FHACParams(*prm), k=k, num_colors=c), parent, height)
 
 
 def test_costs_equal_fairness_module():
   rng = np.random.default_rng(2)
   with jax.enable_x64(True):
     for _ in range(5):
-      n, c, D, col, k, prm = _random_case(rng, 17)
+      n, c, D, col, k, prm = _random_case(rng)
       for rule in F.RULES:
         out = fhac_costs(D, col, FHACParams(*prm), k=k, rule=rule, num_colors=c)
         fc = float(fairness_cost(out.hierarchy, col, k, c))
@@ -157,24 +157,24 @@ def test_batched_parameters_equal_a_loop():
   t1 = rng.uniform(0, 0.05, 5)
   b0 = rng.uniform(0, 1, 5)
   for rule in F.RULES:
-    hb = fhac(D, col, FHACParams(a0, t1, b0, 0.05), k=4, rule=rule)
+    hb = fhac(D, col, FHACParams(a0, t1, b0, 0.05), k=4, rule=rule, num_colors=3)
     assert hb.parent.shape == (5, 31)
     for b in range(5):
-      h = fhac(D, col, FHACParams(a0[b], t1[b], b0[b], 0.05), k=4, rule=rule)
+      h = fhac(D, col, FHACParams(a0[b], t1[b], b0[b], 0.05), k=4, rule=rule, num_colors=3)
       np.testing.assert_array_equal(np.asarray(hb.parent[b]), np.asarray(h.parent))
       np.testing.assert_array_equal(np.asarray(hb.height[b]), np.asarray(h.height))
 
 
 def test_no_recompilation_across_parameters_and_k():
   rng = np.random.default_rng(6)
-  D = _points(rng, 12).astype(np.float32)
-  col = rng.integers(0, 2, 12)
+  D = _points(rng, 16).astype(np.float32)
+  col = rng.integers(0, 3, 16)
   for kern in (F.fhac_kernel, F.fhac_batch_kernel):
     kern.clear_cache()
   for prm, k in [((0.1, 0.01, 0.2, 0.0), 2), ((0.5, 0.0, 1.0, 0.3), 5),
                  ((1.0, 2.0, 0.0, 0.0), 1)]:
-    fhac(D, col, FHACParams(*prm), k=k)
-    fhac(D, col, FHACParams(*[np.full(3, v) for v in prm]), k=k)
+    fhac(D, col, FHACParams(*prm), k=k, num_colors=3)
+    fhac(D, col, FHACParams(*[np.full(5, v) for v in prm]), k=k, num_colors=3)
   assert F.fhac_kernel._cache_size() == 1
   assert F.fhac_batch_kernel._cache_size() == 1
 

@@ -21,7 +21,7 @@ def test_search_never_worse_than_vanilla_and_history_is_true():
   for cost in ("fc", "hfc"):
     for search in ("cors", "random"):
       r = tune_fhac(jax.random.key(1), D, col, k=3, budget=31, batch=10,
-                    cost=cost, rule="vectorized", search=search)
+                    cost=cost, rule="literal", search=search)
       params, costs = r.history
       assert params.shape == (31, 4) and costs.shape == (31,)
       np.testing.assert_array_equal(params[0], np.array(VANILLA))
@@ -30,14 +30,15 @@ def test_search_never_worse_than_vanilla_and_history_is_true():
       lo, hi = r.bounds[:, 0], r.bounds[:, 1]
       assert np.all((params[1:] >= lo - 1e-12) & (params[1:] <= hi + 1e-12))
       # The reported cost is the cost of the reported parameters.
-      out = fhac_costs(D, col, r.params, k=3, rule="vectorized")
+      out = fhac_costs(D, col, r.params, k=3, rule="literal")
       got = float(out.fc if cost == "fc" else out.hfc)
       assert got == pytest.approx(r.cost, rel=1e-5, abs=1e-6)
 
 
 def test_search_improves_on_spatially_unfair_data():
-  D, col = _data(2, 40)
-  r = tune_fhac(jax.random.key(0), D, col, k=4, budget=41, batch=20, rule="literal")
+  # The shapes of the test above (n = 36, batch 10): one compiled program.
+  D, col = _data(2)
+  r = tune_fhac(jax.random.key(0), D, col, k=4, budget=41, batch=10, rule="literal")
   assert r.cost < r.vanilla_cost
 
 

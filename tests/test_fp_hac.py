@@ -85,8 +85,9 @@ def test_toy_example_2():
   assert float(fairness_cost(g2, colors, 4)) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("rule", ["literal", "vectorized"])
 @pytest.mark.parametrize("mode", ["levels", "leaves"])
-def test_theorem_4_1_and_validity(mode):
+def test_theorem_4_1_and_validity(mode, rule):
   """FC at level k never rises; every output is a valid binary tree on all points."""
   rng = np.random.default_rng(0 if mode == "levels" else 1)
   lowered = 0
@@ -100,8 +101,8 @@ def test_theorem_4_1_and_validity(mode):
     method = ("average", "single", "complete")[trial % 3]
     h = linkage(D, method)
     k = int(rng.integers(2, 7))
-    eps = math.inf if trial % 2 == 0 else float(np.median(D)) * 0.5
-    g = fp_hac(h, colors, k=k, D=D, eps=eps, mode=mode, method=method)
+    eps = math.inf if trial % 2 == 0 or rule == "vectorized" else float(np.median(D)) * 0.5
+    g = fp_hac(h, colors, k=k, D=D, eps=eps, mode=mode, method=method, rule=rule)
     validate(g)
     assert any(sorted(s) == list(range(n)) for s in leaf_sets(g))   # all points
     assert np.all(np.bincount(np.asarray(g.parent)[np.asarray(g.parent) >= 0]) [n:] == 2)
@@ -111,6 +112,65 @@ def test_theorem_4_1_and_validity(mode):
     assert float(fairness_cost(g, colors, k)) == pytest.approx(after, abs=1e-5)
     lowered += after < before - 1e-9
   assert lowered >= 4
+
+
+def test_vectorized_rounds_toy_examples_and_rule():
+  """The vectorised variant on the toy examples: fair results, and every
+  applied exchange passes the literal test on the state it changes
+  (replayed here with exact Fractions, independently of the module)."""
+  from fractions import Fraction
+  from fairhc_jax.algorithms.fp_hac import fp_hac_rounds_host
+  parent = [8, 8, 9, 9, 10, 10, 11, 11, 12, 12, 13, 13, 14, 14, -1]
+  colors = np.array([1, 0, 1, 1, 1, 0, 0, 0])
+  g = fp_hac(_tree(parent), colors, k=2, rule="vectorized")
+  validate(g)
+  assert float(fairness_cost(g, colors, 2)) == pytest.approx(0.0, abs=1e-7)
+  rng = np.random.default_rng(5)
+  applied = 0
+  for trial in range(6):
+    n, c = 30, 2 + trial % 3
+    x = rng.normal(size=(n, 2))
+    col = (x[:, 0] > 0).astype(int) if c == 2 else rng.integers(0, c, n)
+    col[:c] = np.arange(c)
+    h = linkage(np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1)))
+    p0 = np.asarray(h.parent)
+    _, top, ex = fp_hac_rounds_host(p0, col, k=3, num_colors=c, mode="leaves")
+    applied += len(ex)
+    # Replay on leaf sets: each exchange moves point x from the cluster holding
+    # it to the one holding y; per round no cluster is touched twice.
+    kids = {}
+    for ch, pa in enumerate(p0):
+      kids.setdefault(int(pa), []).append(ch)
+    def leaves(u):
+      out, st = [], [u]
+      while st:
+        v = st.pop()
+        if v < n:
+          out.append(v)
+        else:
+          st.extend(kids[v])
+      return set(out)
+    members = [leaves(int(t)) for t in top]
+    phi = [Fraction(int(v), n) for v in np.bincount(col, minlength=c)]
+    def cost(S):
+      cnt = np.bincount(col[list(S)], minlength=c)
+      return sum(abs(Fraction(int(v), len(S)) - p) for v, p in zip(cnt, phi))
+    seen = {}
+    for level, rnd, a, b in ex:
+      i = next(t for t, S in enumerate(members) if a in S)
+      j = next(t for t, S in enumerate(members) if b in S)
+      assert i != j
+      assert not ({i, j} & seen.setdefault((level, rnd), set()))
+      seen[level, rnd] |= {i, j}
+      Si, Sj = (members[i] - {a}) | {b}, (members[j] - {b}) | {a}
+      for old, new in ((members[i], Si), (members[j], Sj)):
+        oc, nc = np.bincount(col[list(old)], minlength=c), np.bincount(col[list(new)], minlength=c)
+        better = sum(abs(Fraction(int(v), len(new)) - p) < abs(Fraction(int(u), len(old)) - p)
+                     for u, v, p in zip(oc, nc, phi))
+        assert 2 * better >= c
+      assert cost(Si) + cost(Sj) <= cost(members[i]) + cost(members[j])
+      members[i], members[j] = Si, Sj
+  assert applied >= 6
 
 
 def test_alpha_stops_early():
@@ -135,6 +195,10 @@ def test_bad_input():
     fp_hac(h, col, k=2, D=D, eps=-1.0)
   with pytest.raises(ValueError, match="fp_hac: D must be given when eps is finite"):
     fp_hac(h, col, k=2, eps=1.0)
+  with pytest.raises(ValueError, match="fp_hac: rule must be one of"):
+    fp_hac(h, col, k=2, rule="fast")
+  with pytest.raises(ValueError, match="fp_hac: eps must be inf with rule='vectorized'"):
+    fp_hac(h, col, k=2, D=D, eps=1.0, rule="vectorized")
   with pytest.raises(ValueError, match="fp_hac: mode must be one of"):
     fp_hac(h, col, k=2, mode="points")
   with pytest.raises(ValueError, match=r"fp_hac: colors must hold colours in \[0, 2\), got colour 2"):
