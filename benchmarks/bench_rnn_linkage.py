@@ -44,7 +44,7 @@ import numpy as np
 DATA = ("gauss6", "gauss8", "census", "bank")
 H200_BYTES_PER_S = 4.8e12
 LAUNCH_S = 5e-6  # one kernel launch on a GPU
-KERNELS_PER_ROUND = 60  # launches in one round (re-reads, pairs, one block)
+KERNELS_PER_ROUND = 30  # launches per round and per block iteration (assumed)
 KERNELS_PER_MERGE = 30  # launches in one sequential merge
 CUHC_20000_S = 0.41  # cuhc, exact average linkage, n = 20,000, RTX 3080
 
@@ -77,15 +77,35 @@ def _median_time(fn, repeats: int) -> float:
   return statistics.median(times)
 
 
-def gpu_model(stats) -> tuple[float, float]:
-  """``(bandwidth seconds, launch seconds)`` of the model for one run's statistics."""
-  cap = stats.capacity_per_round.astype(np.float64)
-  merges = stats.merges_per_round.astype(np.float64)
-  full = 2 * cap ** 2 * 4  # two passes over the working matrix
-  rows = 4 * merges * cap * 4  # read rows i, j; write row and column i
-  seq = stats.sequential_merges * 6 * cap.min(initial=1024) * 4
+def _blocks(count: np.ndarray, cap: np.ndarray, block: int) -> np.ndarray:
+  """Block iterations the kernel runs for ``count`` rows (sizes block, block/16)."""
+  big = np.minimum(block, cap)
+  small = np.where(cap >= 1024, np.maximum(big // 16, 1), big)
+  full = np.where(cap >= 1024, count // big, 0)
+  rest = count - full * big
+  return full + -(-rest // small)
+
+
+def gpu_model(stats, block: int = 256) -> tuple[float, float]:
+  """``(bandwidth seconds, launch seconds)`` of the GPU model for one run.
+
+  Bandwidth: per round two full passes over the working matrix
+  (``capacity^2`` float32: the nearest-neighbour minimum and its index, as
+  a GPU design would do instead of re-reading stale rows), plus the merged
+  rows (read rows i and j, write row and column i), plus six row passes per
+  fallback merge. Launches: ``KERNELS_PER_ROUND`` per round and per block
+  iteration of the kernel's loops (merge and re-read blocks of ``block``
+  rows), ``KERNELS_PER_MERGE`` per fallback merge, ``LAUNCH_S`` each.
+  """
+  cap = stats.capacity_per_round.astype(np.int64)
+  merges = stats.merges_per_round.astype(np.int64)
+  full = 2.0 * cap.astype(np.float64) ** 2 * 4
+  rows = 4.0 * merges * cap * 4
+  seq = stats.sequential_merges * 6.0 * (cap.min() if len(cap) else 1024) * 4
   bw = (full.sum() + rows.sum() + seq) / H200_BYTES_PER_S
-  launch = (stats.rounds * KERNELS_PER_ROUND
+  iters = (_blocks(merges, cap, block).sum()
+           + _blocks(stats.rescans_per_round.astype(np.int64), cap, block).sum())
+  launch = ((stats.rounds + iters) * KERNELS_PER_ROUND
             + stats.sequential_merges * KERNELS_PER_MERGE) * LAUNCH_S
   return bw, launch
 
@@ -166,10 +186,13 @@ def run(args) -> None:
         if args.rounds:
           print("   merges per round:", " ".join(map(str, mpr.tolist())))
           print("   re-read rows    :", " ".join(map(str, st.rescans_per_round.tolist())))
-        if method == "average" and n >= 16000:
+        if args.model:
+          bw2, launch2 = gpu_model(st, block=2048)
           print(f"   GPU model at n = {n}: {bw:.4f} s memory traffic + "
-                f"{launch:.4f} s launches = {bw + launch:.4f} s (cuhc at "
-                f"20,000 on an RTX 3080: {CUHC_20000_S} s; goal < 0.1 s)")
+                f"{launch:.4f} s launches (block 256) = {bw + launch:.4f} s; "
+                f"with block 2048: {bw2 + launch2:.4f} s (cuhc, average "
+                f"linkage at 20,000 on an RTX 3080: {CUHC_20000_S} s; goal "
+                f"< 0.1 s)", flush=True)
       del d
 
 
@@ -226,6 +249,8 @@ def main() -> None:
   p.add_argument("--no-peers", action="store_true")
   p.add_argument("--no-sequential", action="store_true")
   p.add_argument("--rounds", action="store_true", help="print every round")
+  p.add_argument("--model", action="store_true",
+                 help="print the GPU model's terms for every row")
   p.add_argument("--memory", type=int, default=0)
   p.add_argument("--_memory-child", nargs=3, help=argparse.SUPPRESS)
   args = p.parse_args()

@@ -11,6 +11,11 @@ Public entry points:
   return a binary :class:`~fairhc_jax.hierarchy.Hierarchy` with merge heights.
   Internal node ``n + t`` is the ``t``-th merge and its height is the merge
   distance (SciPy's convention), so ``to_linkage`` gives SciPy's ``Z``.
+  ``algorithm=`` picks the kernel: ``"sequential"`` (this module's, one
+  merge per step, below), ``"rnn"`` (:mod:`fairhc_jax.rnn_linkage`: rounds
+  in which all reciprocal nearest neighbours merge at once, the same tree)
+  or ``"auto"`` (:func:`resolve_algorithm`); ``return_stats=True`` also
+  returns the rounds' statistics.
 * The reusable pieces, for algorithms that choose pairs their own way (the
   fair agglomerative method): :func:`lance_williams` (the update formula),
   :class:`LinkageState` with :func:`init_state`, :func:`merge` (merge one pair,
@@ -521,18 +526,22 @@ _RNN_MIN_N = 2048  # "auto" picks the rounds kernel from this many points on
 def resolve_algorithm(algorithm: str, n: int, method: str) -> str:
   """The kernel ``algorithm="auto"`` runs: ``"rnn"`` or ``"sequential"``.
 
-  The rule, from ``benchmarks/bench_rnn_linkage.py`` on XLA:CPU
-  (``benchmarks/results/rnn_linkage.txt``): ``"rnn"`` from ``n >= 2048``
-  points for every method but ``"single"`` on CPU, else ``"sequential"``.
-  Both kernels run in milliseconds below 2,048 points, where the rounds
-  kernel's longer compile (several times the sequential kernel's: it holds
-  a block body per block size and phase) outweighs its faster run; from
-  there on the rounds kernel is the faster one warm. Single linkage's
-  sequential kernel is Prim's MST, which never writes the matrix and stays
-  faster on CPU. On other backends (GPU/TPU), where each sequential merge
-  costs loop iterations of several microseconds, the rounds kernel for
-  every method from 2,048 points (a rule from the time model, not yet
-  from measurements on a device).
+  The rule: on CPU always ``"sequential"``; on other backends (GPU, TPU)
+  ``"rnn"`` from ``n >= 2048`` points for every method, else
+  ``"sequential"``.
+
+  Why, from ``benchmarks/bench_rnn_linkage.py`` on this project's 2-core
+  CPU (``benchmarks/results/rnn_linkage_average.txt``, measured while
+  other jobs ran): warm, the rounds kernel took 0.65-1.6x the sequential
+  kernel's time at n = 2,000-8,000 (average linkage; both do about the
+  same memory traffic per merge on CPU, where a loop iteration is cheap),
+  and it compiles 2-4x longer (it holds two block bodies per phase). On a
+  GPU a sequential merge costs about 30 kernel launches (8-9 us per loop
+  iteration before any work), so n - 1 merges cost far more than the
+  rounds' few passes per round (the time model in the benchmark:
+  ``rounds x passes x matrix bytes / bandwidth`` plus launches). Below
+  2,048 points the sequential kernel's smaller compile wins everywhere.
+  The GPU half of the rule is from the model, not yet from a device run.
 
   Args:
     algorithm: ``"auto"``, ``"rnn"`` or ``"sequential"``.
@@ -542,20 +551,28 @@ def resolve_algorithm(algorithm: str, n: int, method: str) -> str:
   Returns:
     ``"rnn"`` or ``"sequential"``.
   """
+  del method  # the same rule for every method, for now
   if algorithm != "auto":
     return algorithm
-  if n < _RNN_MIN_N:
-    return "sequential"
-  if method == "single" and jax.default_backend() == "cpu":
+  if n < _RNN_MIN_N or jax.default_backend() == "cpu":
     return "sequential"
   return "rnn"
 
 
 def _kernel(algorithm: str, donate: bool):
   """The jitted kernel ``(dist, size, *, method) -> (Hierarchy, RoundStats | None, work)``."""
-  if algorithm == "rnn":
-    return (_rnn.rounds_kernel_donating if donate else _rnn.rounds_kernel)
-  return _linkage_kernel_donating if donate else _linkage_kernel
+  if algorithm != "rnn":
+    return _linkage_kernel_donating if donate else _linkage_kernel
+  rounds = _rnn.rounds_kernel_donating if donate else _rnn.rounds_kernel
+
+  def run(dist, size, *, method):
+    # The thresholds as traced arguments, as rounds_linkage_kernel passes
+    # them: one compiled kernel serves both.
+    return rounds(dist, size,
+                  jnp.asarray(_rnn.DEFAULT_MIN_ROUND_MERGES, jnp.int32),
+                  jnp.asarray(dist.shape[-1], jnp.int32), method=method)
+
+  return run
 
 
 def linkage_kernel(dist: jax.Array, *, method: str = "average",

@@ -104,20 +104,22 @@ def _row_minima(rows, alive):
   return m, first.astype(jnp.int32)
 
 
-def _block_sizes(block: int):
-  """Block sizes ``block`` and ``block / 16`` (two compiled bodies): a count
-  is covered by full blocks and then small ones, the last one padded."""
-  return [block] if block < 32 else [block, block // 16]
+def _block_sizes(block: int, c: int):
+  """Block sizes ``block`` and ``block / 16`` (two compiled bodies) for
+  matrices of side ``c >= 1024``: a count is covered by full blocks and then
+  small ones, the last one padded. Smaller matrices use one size (a padded
+  block costs little there, and each size is one more body to compile)."""
+  return [block] if (block < 32 or c < 1024) else [block, block // 16]
 
 
-def _blocked(count, block: int, body, carry):
+def _blocked(count, block: int, c: int, body, carry):
   """Runs ``body(start, size, carry)`` over ``[0, count)`` in blocks.
 
   Full blocks of the largest size first, then smaller sizes for the rest, so
   that a round with few entries does not pay for a large padded block
   (every row block's gathers, scatters and reductions cost ``size x c``).
   """
-  sizes = _block_sizes(block)
+  sizes = _block_sizes(block, c)
   start = jnp.zeros((), jnp.int32)
   left = count
   for k, sz in enumerate(sizes):
@@ -147,7 +149,7 @@ def _rescan(dist, alive, mind, nn, stale, block: int):
     m, first = _row_minima(jnp.take(dist, r, axis=0, mode="clip"), alive)
     return (mind.at[r].set(m, mode="drop"), nn.at[r].set(first, mode="drop"))
 
-  mind, nn = _blocked(num, block, body, (mind, nn))
+  mind, nn = _blocked(num, block, c, body, (mind, nn))
   return mind, nn, jnp.zeros_like(stale), num
 
 
@@ -265,7 +267,7 @@ def _round(carry, min_pairs, method: str, block: int):
     dd = jax.lax.dynamic_slice_in_dim(dd_all, start, sz)
     return _merge_block(cr, ii, jj, dd, valid, method)
 
-  st, mind, nn, stale = _blocked(num, block, body, (st, mind, nn, stale))
+  st, mind, nn, stale = _blocked(num, block, c, body, (st, mind, nn, stale))
   r = stats.rounds
   slot = jnp.where(go, r, stats.merges_per_round.shape[0])
   stats = stats._replace(

@@ -22,6 +22,11 @@ from fairhc_jax.hierarchy import NO_PARENT, validate
 
 METHODS = ("average", "single", "complete", "weighted", "ward")
 N = 40
+# Each method is one more compile of the rounds kernel: two run by default,
+# the other three with --runslow.
+_SLOW = pytest.mark.slow
+ALL_METHODS = [m if m in ("average", "ward") else pytest.param(m, marks=_SLOW)
+               for m in METHODS]
 
 
 def to_z(h):
@@ -70,7 +75,7 @@ def assert_same_dendrogram(z, zs, rtol=1e-10):
   np.testing.assert_allclose(sch.cophenet(z), sch.cophenet(zs), rtol=rtol, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ALL_METHODS)
 def test_equals_scipy_and_sequential(method):
   data = {"random": random_points(), "grid": grid_points(),
           "line": line_with_growing_gaps()}
@@ -92,7 +97,7 @@ def test_equals_scipy_and_sequential(method):
       assert int(stats.sequential_merges) > N - 10
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", ALL_METHODS)
 def test_weights_equal_expanded_points_and_sequential(method):
   x = random_points(seed=3)
   w = np.random.default_rng(4).integers(1, 4, size=N)
@@ -150,7 +155,9 @@ def numpy_rounds(x, method):
   return counts
 
 
-@pytest.mark.parametrize("method", ["average", "complete", "single", "ward"])
+@pytest.mark.parametrize("method", ["average", "ward",
+                                    pytest.param("complete", marks=_SLOW),
+                                    pytest.param("single", marks=_SLOW)])
 def test_round_stats_match_numpy_simulation(method):
   x = random_points(seed=5)
   d = ssd.squareform(ssd.pdist(x))
@@ -194,6 +201,7 @@ def test_round_cap_and_fallback_threshold():
   assert_same_dendrogram(to_z(h), zs)
 
 
+@pytest.mark.slow
 def test_small_blocks_and_element_writes(monkeypatch):
   # Many blocks per round (cross distances between blocks go through the
   # written columns, within a block through the second Lance-Williams
@@ -209,6 +217,7 @@ def test_small_blocks_and_element_writes(monkeypatch):
     assert_same_dendrogram(to_z(h), sch.linkage(y, method))
 
 
+@pytest.mark.slow
 def test_one_and_two_points():
   for n in (1, 2):
     d = np.zeros((n, n)) + (1 - np.eye(n)) * 2.5
@@ -225,9 +234,9 @@ def test_public_linkage_algorithm_and_stats():
   x = random_points(seed=8)
   d = ssd.squareform(ssd.pdist(x))
   with jax.enable_x64(True):
-    h, st = fh.linkage(d, "complete", algorithm="rnn", return_stats=True)
-    hq, sq = fh.linkage(d, "complete", algorithm="sequential", return_stats=True)
-    hp, sp = fh.linkage_from_points(x, "complete", algorithm="rnn",
+    h, st = fh.linkage(d, "average", algorithm="rnn", return_stats=True)
+    hq, sq = fh.linkage(d, "average", algorithm="sequential", return_stats=True)
+    hp, sp = fh.linkage_from_points(x, "average", algorithm="rnn",
                                     return_stats=True)
   assert isinstance(st, rl.LinkageStats)
   assert st.algorithm == "rnn" and sq.algorithm == "sequential"
@@ -243,10 +252,10 @@ def test_public_linkage_algorithm_and_stats():
 def test_auto_rule():
   assert lk.resolve_algorithm("auto", lk._RNN_MIN_N - 1, "average") == "sequential"
   big = lk._RNN_MIN_N
-  assert lk.resolve_algorithm("auto", big, "average") == "rnn"
-  assert lk.resolve_algorithm("auto", big, "ward") == "rnn"
-  assert lk.resolve_algorithm("auto", big, "single") == (
-      "sequential" if jax.default_backend() == "cpu" else "rnn")
+  on_cpu = jax.default_backend() == "cpu"
+  for method in METHODS:
+    assert lk.resolve_algorithm("auto", big, method) == (
+        "sequential" if on_cpu else "rnn")
   assert lk.resolve_algorithm("rnn", 5, "single") == "rnn"
   assert lk.resolve_algorithm("sequential", 10**6, "ward") == "sequential"
 
@@ -261,6 +270,7 @@ def test_bad_algorithm_and_stats_flag():
     fh.linkage_from_points(random_points(5), algorithm="RNN")
 
 
+@pytest.mark.slow
 def test_kernel_under_vmap_equals_single_calls():
   # linkage_kernel is vmapped by the fairlet method; the rounds kernel's
   # data-dependent loops must batch.
@@ -284,10 +294,12 @@ def test_float32_matches_scipy():
 
 def test_compiled_rounds_kernel_has_no_matrix_copy():
   # A whole-matrix copy per block or round would cost O(n^2) each time.
+  # (block=16, so that the 16 x 16 cross-distance block of a merge block,
+  # which is transposed, cannot be mistaken for the 48 x 48 matrix.)
   n = 48
   d = jnp.ones((n, n), jnp.float32)
-  hlo = rl.rounds_kernel.lower(d, jnp.ones(n, jnp.float32),
-                               method="average").compile().as_text()
+  hlo = rl.rounds_kernel.lower(d, jnp.ones(n, jnp.float32), 4, n,
+                               method="average", block=16).compile().as_text()
   copies = [line for line in hlo.splitlines()
             if " copy(" in line and f"f32[{n},{n}]" in line]
   assert not copies, copies
