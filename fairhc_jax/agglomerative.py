@@ -397,7 +397,9 @@ def _compact(state, mind, nn, stale, capacity: int):
   """Moves the ``capacity`` active slots to the front of a smaller state (order kept)."""
   order = jnp.nonzero(state.alive, size=capacity)[0].astype(jnp.int32)
   rank = (jnp.cumsum(state.alive) - 1).astype(jnp.int32)
-  dist = jnp.take(jnp.take(state.dist, order, axis=0), order, axis=1)
+  # One gather of the kept block (no c/2 x c intermediate of a row gather
+  # followed by a column gather): the peak stays near 1.25 matrices.
+  dist = state.dist[order[:, None], order[None, :]]
   new_state = state._replace(
       dist=dist,
       size=state.size[order],

@@ -284,6 +284,7 @@ def test_kernel_under_vmap_equals_single_calls():
     assert_same_dendrogram(to_z(one), sch.linkage(ssd.pdist(x), "average"))
 
 
+@pytest.mark.slow
 def test_float32_matches_scipy():
   x = random_points(seed=12)
   y = ssd.pdist(x)
