@@ -80,7 +80,7 @@ def run_table(sizes, methods, repeats: int) -> None:
         lk.linkage(d, method).parent.block_until_ready()
 
       def kernel():
-        h, _ = lk._linkage_kernel(d, ones, method=method)
+        h = lk._linkage_kernel(d, ones, method=method)[0]
         h.parent.block_until_ready()
 
       t0 = time.perf_counter()

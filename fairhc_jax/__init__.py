@@ -79,6 +79,9 @@ from fairhc_jax.hierarchy import (
 from fairhc_jax.flat import Cut, cut
 from fairhc_jax.interop import from_linkage, leaves_list, to_linkage
 from fairhc_jax.agglomerative import linkage, linkage_from_points
+# Linkage in rounds of reciprocal nearest neighbours (issue 12).
+from fairhc_jax.agglomerative import resolve_algorithm as resolve_linkage_algorithm
+from fairhc_jax.rnn_linkage import LinkageStats
 from fairhc_jax.operators import (
     abstract_bottom_levels,
     contract_nodes,
@@ -129,4 +132,6 @@ __all__ = [
     "fp_hac", "tune_fhac",
     # soft hierarchies (a subpackage: fairhc_jax.soft.fit, ...)
     "soft",
+    # linkage in rounds of reciprocal nearest neighbours
+    "LinkageStats", "resolve_linkage_algorithm",
 ]

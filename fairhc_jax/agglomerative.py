@@ -11,6 +11,11 @@ Public entry points:
   return a binary :class:`~fairhc_jax.hierarchy.Hierarchy` with merge heights.
   Internal node ``n + t`` is the ``t``-th merge and its height is the merge
   distance (SciPy's convention), so ``to_linkage`` gives SciPy's ``Z``.
+  ``algorithm=`` picks the kernel: ``"sequential"`` (this module's, one
+  merge per step, below), ``"rnn"`` (:mod:`fairhc_jax.rnn_linkage`: rounds
+  in which all reciprocal nearest neighbours merge at once, the same tree)
+  or ``"auto"`` (:func:`resolve_algorithm`); ``return_stats=True`` also
+  returns the rounds' statistics.
 * The reusable pieces, for algorithms that choose pairs their own way (the
   fair agglomerative method): :func:`lance_williams` (the update formula),
   :class:`LinkageState` with :func:`init_state`, :func:`merge` (merge one pair,
@@ -392,7 +397,9 @@ def _compact(state, mind, nn, stale, capacity: int):
   """Moves the ``capacity`` active slots to the front of a smaller state (order kept)."""
   order = jnp.nonzero(state.alive, size=capacity)[0].astype(jnp.int32)
   rank = (jnp.cumsum(state.alive) - 1).astype(jnp.int32)
-  dist = jnp.take(jnp.take(state.dist, order, axis=0), order, axis=1)
+  # One gather of the kept block (no c/2 x c intermediate of a row gather
+  # followed by a column gather): the peak stays near 1.25 matrices.
+  dist = state.dist[order[:, None], order[None, :]]
   new_state = state._replace(
       dist=dist,
       size=state.size[order],
@@ -473,14 +480,15 @@ def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
   traffic of a fixed ``n x n`` matrix).
 
   Returns:
-    ``(Hierarchy, work)``: with ``donated`` (static), ``work`` is the working
+    ``(Hierarchy, None, work)`` (the middle slot is the rounds kernel's
+    statistics, none here): with ``donated`` (static), ``work`` is the working
     matrix after the first phase, an output that a donated input buffer can
     alias (so the input serves as the first phase's working matrix);
     otherwise ``None``.
   """
   n = dist.shape[0]
   if method == "single":
-    return _mst_single_linkage(dist), (dist if donated else None)
+    return _mst_single_linkage(dist), None, (dist if donated else None)
   state = init_state(dist, size, method)
   idx = jnp.arange(n, dtype=jnp.int32)
   mind = jnp.min(state.dist, axis=1)
@@ -500,7 +508,7 @@ def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
       state, mind, nn, stale = _compact(state, mind, nn, stale, active)
   if first_work is None:
     first_work = state.dist
-  return (Hierarchy(parent=state.parent, height=state.height),
+  return (Hierarchy(parent=state.parent, height=state.height), None,
           first_work if donated else None)
 
 
@@ -511,8 +519,67 @@ _linkage_kernel_donating = jax.jit(
     static_argnames=("method",), donate_argnums=(0,))
 
 
+ALGORITHMS = ("auto", "rnn", "sequential")
+"""Valid values of ``algorithm``: see :func:`resolve_algorithm`."""
+
+_RNN_MIN_N = 2048  # "auto" picks the rounds kernel from this many points on
+
+
+def resolve_algorithm(algorithm: str, n: int, method: str) -> str:
+  """The kernel ``algorithm="auto"`` runs: ``"rnn"`` or ``"sequential"``.
+
+  The rule: on CPU always ``"sequential"``; on other backends (GPU, TPU)
+  ``"rnn"`` from ``n >= 2048`` points for every method, else
+  ``"sequential"``.
+
+  Why, from ``benchmarks/bench_rnn_linkage.py`` on this project's 2-core
+  CPU (``benchmarks/results/rnn_linkage_average.txt``, measured while
+  other jobs ran): warm, the rounds kernel took 0.65-1.6x the sequential
+  kernel's time at n = 2,000-8,000 (average linkage; both do about the
+  same memory traffic per merge on CPU, where a loop iteration is cheap),
+  and it compiles 2-4x longer (it holds two block bodies per phase). On a
+  GPU a sequential merge costs about 30 kernel launches (8-9 us per loop
+  iteration before any work), so n - 1 merges cost far more than the
+  rounds' few passes per round (the time model in the benchmark:
+  ``rounds x passes x matrix bytes / bandwidth`` plus launches). Below
+  2,048 points the sequential kernel's smaller compile wins everywhere.
+  The GPU half of the rule is from the model, not yet from a device run.
+
+  Args:
+    algorithm: ``"auto"``, ``"rnn"`` or ``"sequential"``.
+    n: number of points.
+    method: one of :data:`METHODS`.
+
+  Returns:
+    ``"rnn"`` or ``"sequential"``.
+  """
+  del method  # the same rule for every method, for now
+  if algorithm != "auto":
+    return algorithm
+  if n < _RNN_MIN_N or jax.default_backend() == "cpu":
+    return "sequential"
+  return "rnn"
+
+
+def _kernel(algorithm: str, donate: bool):
+  """The jitted kernel ``(dist, size, *, method) -> (Hierarchy, RoundStats | None, work)``."""
+  if algorithm != "rnn":
+    return _linkage_kernel_donating if donate else _linkage_kernel
+  rounds = _rnn.rounds_kernel_donating if donate else _rnn.rounds_kernel
+
+  def run(dist, size, *, method):
+    # The thresholds as traced arguments, as rounds_linkage_kernel passes
+    # them: one compiled kernel serves both.
+    return rounds(dist, size,
+                  jnp.asarray(_rnn.DEFAULT_MIN_ROUND_MERGES, jnp.int32),
+                  jnp.asarray(dist.shape[-1], jnp.int32), method=method)
+
+  return run
+
+
 def linkage_kernel(dist: jax.Array, *, method: str = "average",
-                   weights: Optional[jax.Array] = None) -> Hierarchy:
+                   weights: Optional[jax.Array] = None,
+                   algorithm: str = "auto") -> Hierarchy:
   """Raw jitted linkage for internal callers (no input checks; jit/vmap safe).
 
   Args:
@@ -520,6 +587,10 @@ def linkage_kernel(dist: jax.Array, *, method: str = "average",
       :func:`linkage` checks them).
     method: one of :data:`METHODS` (static).
     weights: ``None`` or ``float[n]`` / ``int[n]`` vertex weights.
+    algorithm: ``"auto"`` (default, :func:`resolve_algorithm`), ``"rnn"``
+      (rounds of reciprocal nearest neighbours,
+      :mod:`fairhc_jax.rnn_linkage`) or ``"sequential"`` (one merge per
+      step); the same tree either way (static).
 
   Returns:
     The binary :class:`~fairhc_jax.hierarchy.Hierarchy` with heights, as
@@ -528,7 +599,8 @@ def linkage_kernel(dist: jax.Array, *, method: str = "average",
   n = dist.shape[-1]
   size = (jnp.ones(n, dist.dtype) if weights is None
           else jnp.asarray(weights).astype(dist.dtype))
-  return _linkage_kernel(dist, size, method=method)[0]
+  algo = resolve_algorithm(algorithm, n, method)
+  return _kernel(algo, False)(dist, size, method=method)[0]
 
 
 # ---------------------------------------------------------------------------
@@ -562,8 +634,25 @@ def _check_ward_euclidean(fn: str, d: jax.Array) -> None:
                  f"negative eigenvalue {ev[0]:.6g}")
 
 
+def _check_algorithm(fn: str, algorithm, return_stats) -> None:
+  _checks.check_choice(fn, "algorithm", algorithm, ALGORITHMS)
+  if not isinstance(return_stats, bool):
+    _checks.fail(fn, "return_stats", "be a bool", repr(return_stats), TypeError)
+
+
+def _run(d, size, method, algorithm, donate, return_stats):
+  """Runs the chosen kernel; the tree, and its statistics if asked."""
+  n = d.shape[0]
+  algo = resolve_algorithm(algorithm, n, method)
+  h, stats, _ = _kernel(algo, donate)(d, size, method=method)
+  if not return_stats:
+    return h
+  return h, _rnn.linkage_stats(algo, method, n, stats)
+
+
 def linkage(D, method: str = "average", *, weights=None,
-            overwrite: bool = False) -> Hierarchy:
+            overwrite: bool = False, algorithm: str = "auto",
+            return_stats: bool = False):
   """Agglomerative clustering of a distance matrix.
 
   Args:
@@ -576,20 +665,32 @@ def linkage(D, method: str = "average", *, weights=None,
     weights: optional ``int[n]`` positive integer vertex weights (initial
       cluster sizes; used by ``"average"`` and ``"ward"``). Keyword-only.
     overwrite: donate ``D``'s buffer to the kernel (a JAX array of the
-      working dtype only): saves one ``n x n`` copy; ``D`` is unusable after.
+      working dtype only): saves one ``n x n`` copy; ``D`` is unusable
+      after. Then the working matrix *is* ``D``'s buffer, and the peak is
+      about 1.25 ``n x n`` (the half-size packed matrix).
+    algorithm: ``"auto"`` (default; the rule is :func:`resolve_algorithm`),
+      ``"rnn"`` (rounds of reciprocal nearest neighbours merged at once,
+      :mod:`fairhc_jax.rnn_linkage`) or ``"sequential"`` (one merge per
+      step). Both give the same tree (see :mod:`fairhc_jax.rnn_linkage`
+      for the exact statement).
+    return_stats: also return a
+      :class:`~fairhc_jax.rnn_linkage.LinkageStats` (rounds, merges per
+      round, merges done one at a time, the algorithm that ran).
 
   Returns:
     A binary :class:`~fairhc_jax.hierarchy.Hierarchy` with heights: node
     ``n + t`` is the ``t``-th merge at height ``height[n + t]`` (the
     linkage distance, non-decreasing for these methods up to rounding).
-    Compiled once per ``(n, dtype, method)``.
+    Compiled once per ``(n, dtype, method, algorithm)``. With
+    ``return_stats``, the pair ``(hierarchy, stats)``.
 
   Raises:
-    ValueError: bad distances, weights or method (messages name the
-      argument and the value).
+    ValueError: bad distances, weights, method or algorithm (messages name
+      the argument and the value).
   """
   fn = "linkage"
   _checks.check_choice(fn, "method", method, METHODS)
+  _check_algorithm(fn, algorithm, return_stats)
   d = _checks.check_square_matrix(fn, "D", D)
   n = d.shape[0]
   size = _check_weights(fn, weights, n, d.dtype)
@@ -597,18 +698,19 @@ def linkage(D, method: str = "average", *, weights=None,
     _check_ward_euclidean(fn, d)
   if not isinstance(overwrite, bool):
     _checks.fail(fn, "overwrite", "be a bool", repr(overwrite), TypeError)
-  kernel = _linkage_kernel_donating if (overwrite and d is D) else _linkage_kernel
-  return kernel(d, size, method=method)[0]
+  return _run(d, size, method, algorithm, overwrite and d is D, return_stats)
 
 
 def linkage_from_points(X, method: str = "average", *, weights=None,
-                        block_size: Optional[int] = None) -> Hierarchy:
+                        block_size: Optional[int] = None,
+                        algorithm: str = "auto", return_stats: bool = False):
   """Agglomerative clustering of points under Euclidean distance.
 
   Computes the distances blockwise with
   :func:`~fairhc_jax.distances.pairwise_distances` (accurate direct
   formula) and clusters them with :func:`linkage` (the distance buffer is
-  reused for the working matrix).
+  donated and becomes the working matrix: one ``n x n`` matrix in all, plus
+  the half-size packed one).
 
   Args:
     X: ``float[n, d]`` points (finite).
@@ -616,13 +718,22 @@ def linkage_from_points(X, method: str = "average", *, weights=None,
     weights: optional ``int[n]`` positive integer vertex weights
       (keyword-only).
     block_size: rows per block of the distance computation.
+    algorithm: see :func:`linkage`.
+    return_stats: see :func:`linkage`.
 
   Returns:
-    A binary :class:`~fairhc_jax.hierarchy.Hierarchy` with heights.
+    A binary :class:`~fairhc_jax.hierarchy.Hierarchy` with heights (with
+    ``return_stats``, the pair ``(hierarchy, stats)``).
   """
   fn = "linkage_from_points"
   _checks.check_choice(fn, "method", method, METHODS)
+  _check_algorithm(fn, algorithm, return_stats)
   x = _checks.check_points(fn, "X", X)
   size = _check_weights(fn, weights, x.shape[0], x.dtype)
   d = _distances.pairwise_distances(x, block_size=block_size)
-  return _linkage_kernel_donating(d, size, method=method)[0]
+  return _run(d, size, method, algorithm, True, return_stats)
+
+
+# The rounds kernel builds on this module's pieces (init_state, merge, the
+# sequential phase); imported last so that both import orders work.
+from fairhc_jax import rnn_linkage as _rnn  # noqa: E402

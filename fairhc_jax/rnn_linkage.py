@@ -1,0 +1,494 @@
+"""Exact agglomerative clustering in parallel rounds of reciprocal nearest neighbours.
+
+The five linkages of :mod:`fairhc_jax.agglomerative` are *reducible*
+(``d(k, i + j) >= min(d(k, i), d(k, j))``): merging two clusters never brings
+a third one closer than the nearer of the two. Then any pair of reciprocal
+nearest neighbours (``nn(a) = b`` and ``nn(b) = a``) is merged by the
+sequential closest-pair algorithm too, at the same height, whatever it
+merges in between (Bruynooghe's reducibility; Sumengen et al. 2021, RAC). So
+all such pairs can be merged at once and the dendrogram stays the same.
+
+A *round* of this kernel:
+
+1. makes every active cluster's cached nearest neighbour exact (only rows
+   whose neighbour was merged are re-read: the cached minima of the
+   sequential kernel, in blocks of rows);
+2. finds the reciprocal pairs ``a < nn(a)``, ``nn(nn(a)) = a`` (ties: the
+   nearest neighbour is the first index at the row minimum, the sequential
+   kernel's rule);
+3. merges them in blocks of ``block`` pairs (ordered by height, then slot):
+   the Lance-Williams rows of a block are computed from two gathered row
+   blocks in one batched update, the distances between two clusters merged
+   in the same block are corrected by the second Lance-Williams step, and
+   the new rows are written as rows and columns (the matrix stays
+   symmetric, one ``n x n`` buffer updated in place).
+
+When a round would merge fewer than ``min_round_merges`` pairs (the line
+with growing gaps merges one pair per round), the phase finishes with the
+sequential kernel's one-at-a-time merges, so adversarial inputs cost what
+the sequential kernel costs. As in the sequential kernel, the active
+clusters are packed into a half-size matrix whenever half of them are left
+(from ``n >= 2048``), and a new phase tries rounds again.
+
+Merges are recorded in round order and renumbered at the end: node
+``n + t`` is the ``t``-th merge in the order of (height, made monotone along
+the tree: a node sorts by the largest height in its subtree, so children
+always precede parents; then round order). On data without exact ties this
+is the sequential kernel's tree, merge for merge, and SciPy's ``Z`` row for
+row; heights agree to rounding (a cross distance of two clusters merged in
+the same round is computed with the two Lance-Williams steps in height
+order, as the sequential kernel does, but the order of merges from
+different rounds can differ, which changes the last bits). With exact ties
+the trees have the same merge heights and, for every method but
+``"single"``, the same clusters; ``"single"`` can pair tied points
+differently with identical cophenetic distances.
+
+Memory: one working ``n x n`` matrix, updated in place (no whole-matrix
+copy in the compiled loops; a test inspects the HLO), the input buffer
+itself when it is donated (``linkage_from_points``, ``linkage(...,
+overwrite=True)``); plus, once per phase, the half-size packed matrix, and
+``block x n`` row blocks.
+
+Statistics (:class:`RoundStats`, :class:`LinkageStats` from the public
+``linkage(..., return_stats=True)``): the number of rounds, the merges,
+re-read rows, active clusters and matrix side of every round, and the merges
+done one at a time. ``algorithm="auto"`` picks this kernel on GPU/TPU from
+2,048 points, the sequential one on CPU
+(:func:`fairhc_jax.agglomerative.resolve_algorithm` gives the measurements).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from fairhc_jax import agglomerative as _agg
+from fairhc_jax.hierarchy import NO_PARENT, Hierarchy
+
+DEFAULT_MIN_ROUND_MERGES = 4
+"""Default fallback threshold: a round that would merge fewer pairs than this
+switches the phase to one-at-a-time merging (measured: see
+``benchmarks/bench_rnn_linkage.py``)."""
+
+_ELEMENT_WRITE_MIN = 1024
+"""From this matrix side on, columns are written as single elements (faster
+at run time, slower to compile); below it as whole columns."""
+
+DEFAULT_BLOCK = 256
+"""Default number of rows gathered per block (re-reads and merges)."""
+
+
+class RoundStats(NamedTuple):
+  """What the rounds kernel did (device arrays inside jit; NumPy from the entry points).
+
+  Attributes:
+    rounds: ``int32[]``, rounds that merged pairs.
+    merges_per_round: ``int32[n]``, merges of round ``r`` in entry ``r``
+      (zero from ``rounds`` on).
+    rescans_per_round: ``int32[n]``, rows re-read to make the nearest
+      neighbours exact before round ``r``.
+    active_per_round: ``int32[n]``, active clusters at the start of round ``r``.
+    capacity_per_round: ``int32[n]``, side of the working matrix in round ``r``.
+    sequential_merges: ``int32[]``, merges done one at a time (the fallback).
+  """
+
+  rounds: jax.Array
+  merges_per_round: jax.Array
+  rescans_per_round: jax.Array
+  active_per_round: jax.Array
+  capacity_per_round: jax.Array
+  sequential_merges: jax.Array
+
+
+def _row_minima(rows, alive):
+  """``(min, first index)`` of each row of ``float[b, c]`` over the active columns."""
+  c = rows.shape[1]
+  masked = jnp.where(alive[None, :], rows, jnp.asarray(jnp.inf, rows.dtype))
+  m = jnp.min(masked, axis=1)
+  idx = jnp.arange(c, dtype=jnp.int32)
+  first = jnp.min(jnp.where(masked == m[:, None], idx[None, :], c), axis=1)
+  return m, first.astype(jnp.int32)
+
+
+def _block_sizes(block: int, c: int):
+  """Block sizes ``block`` and ``block / 16`` (two compiled bodies) for
+  matrices of side ``c >= 1024``: a count is covered by full blocks and then
+  small ones, the last one padded. Smaller matrices use one size (a padded
+  block costs little there, and each size is one more body to compile)."""
+  return [block] if (block < 32 or c < 1024) else [block, block // 16]
+
+
+def _blocked(count, block: int, c: int, body, carry):
+  """Runs ``body(start, size, carry)`` over ``[0, count)`` in blocks.
+
+  Full blocks of the largest size first, then smaller sizes for the rest, so
+  that a round with few entries does not pay for a large padded block
+  (every row block's gathers, scatters and reductions cost ``size x c``).
+  """
+  sizes = _block_sizes(block, c)
+  start = jnp.zeros((), jnp.int32)
+  left = count
+  for k, sz in enumerate(sizes):
+    last = k == len(sizes) - 1
+    num = (left + sz - 1) // sz if last else left // sz
+
+    def step(t, cr, sz=sz, start=start):
+      return body(start + t * sz, sz, cr)
+
+    carry = jax.lax.fori_loop(0, num, step, carry)
+    start = start + num * sz
+    left = left - num * sz
+  return carry
+
+
+def _rescan(dist, alive, mind, nn, stale, block: int):
+  """Re-reads the stale rows in blocks of rows: every cached minimum exact."""
+  c = dist.shape[0]
+  num = jnp.sum(stale).astype(jnp.int32)
+  rows = jnp.nonzero(stale, size=c, fill_value=c)[0].astype(jnp.int32)
+  rows = jnp.concatenate([rows, jnp.full(block, c, jnp.int32)])
+
+  def body(start, sz, carry):
+    mind, nn = carry
+    r = jax.lax.dynamic_slice_in_dim(rows, start, sz)
+    r = jnp.where(start + jnp.arange(sz) < num, r, c)
+    m, first = _row_minima(jnp.take(dist, r, axis=0, mode="clip"), alive)
+    return (mind.at[r].set(m, mode="drop"), nn.at[r].set(first, mode="drop"))
+
+  mind, nn = _blocked(num, block, c, body, (mind, nn))
+  return mind, nn, jnp.zeros_like(stale), num
+
+
+def _merge_block(carry, ii, jj, dd, valid, method: str):
+  """Merges the pairs ``(ii[p], jj[p])`` (``ii < jj``, disjoint) of one block at once.
+
+  ``dd[p]`` is the pair's distance; ``valid[p]`` marks real entries
+  (padding has ``ii = jj = c``). The merges count as made in block order.
+  """
+  st, mind, nn, stale = carry
+  dist = st.dist
+  c = dist.shape[0]
+  b = ii.shape[0]
+  inf = jnp.asarray(jnp.inf, dist.dtype)
+  iw = jnp.where(valid, ii, c)  # write indices (dropped when padding)
+  jw = jnp.where(valid, jj, c)
+  rows_i = jnp.take(dist, ii, axis=0, mode="clip")
+  rows_j = jnp.take(dist, jj, axis=0, mode="clip")
+  n_i = jnp.take(st.size, ii, mode="clip")
+  n_j = jnp.take(st.size, jj, mode="clip")
+  n_new = n_i + n_j
+  size = st.size.at[iw].set(n_new, mode="drop")
+  alive = st.alive.at[jw].set(False, mode="drop")
+  new = _agg.lance_williams(method, rows_i, rows_j, dd[:, None], n_i[:, None],
+                            n_j[:, None], st.size[None, :])
+  # Two clusters merged in this block: d(P, Q) is the Lance-Williams step of
+  # the later pair (q > p) applied to d(P, i_q), d(P, j_q), as if P and Q
+  # were merged one after the other; mirrored to keep the matrix symmetric.
+  to_i = jnp.take(new, ii, axis=1, mode="clip")  # [p, q] = d(P, i_q)
+  to_j = jnp.take(new, jj, axis=1, mode="clip")  # [p, q] = d(P, j_q)
+  cross = _agg.lance_williams(method, to_i, to_j, dd[None, :], n_i[None, :],
+                              n_j[None, :], n_new[:, None])
+  pq = jnp.arange(b)
+  cross = jnp.where(pq[:, None] < pq[None, :], cross, cross.T)
+  new = new.at[pq[:, None], iw[None, :]].set(cross, mode="drop")
+  col = jnp.arange(c, dtype=jnp.int32)
+  new = jnp.where(alive[None, :] & (col[None, :] != ii[:, None]), new, inf)
+  dist = dist.at[iw].set(new, mode="drop")
+  # The columns. XLA:CPU's scatter of whole columns walks each column down
+  # the rows (a page per element); single elements in row-major order ran
+  # 2.3x faster (n = 2,000) but compile slower, so they serve large matrices.
+  if c >= _ELEMENT_WRITE_MIN:
+    rows_k = jnp.broadcast_to(jnp.arange(c, dtype=jnp.int32)[:, None], (c, b))
+    cols_k = jnp.broadcast_to(iw[None, :], (c, b))
+    dist = dist.at[rows_k.reshape(-1), cols_k.reshape(-1)].set(
+        new.T.reshape(-1), mode="drop")
+  else:
+    dist = dist.at[:, iw].set(new.T, mode="drop")
+
+  # Cached nearest neighbours, as in the sequential kernel but for a block:
+  # a row whose neighbour was merged becomes stale unless a new cluster is
+  # at least as close (reducibility keeps every other cached minimum exact).
+  vals = jnp.where(valid[:, None], new, inf)
+  cmin = jnp.min(vals, axis=0)
+  cfirst = jnp.min(jnp.where(vals == cmin[None, :], ii[:, None], c), axis=0)
+  touched = jnp.zeros(c + 1, bool).at[iw].set(True).at[jw].set(True)
+  hit = touched[jnp.minimum(nn, c)]
+  better = ((cmin < mind) | ((cmin == mind) & (cfirst <= nn))) & ~stale
+  mind = jnp.where(better, cmin, mind)
+  nn = jnp.where(better, cfirst.astype(jnp.int32), nn)
+  stale = (stale | hit) & ~better & alive
+  m_new, nn_new = _row_minima(new, alive)
+  mind = mind.at[iw].set(m_new, mode="drop")
+  nn = nn.at[iw].set(nn_new, mode="drop")
+  stale = stale.at[iw].set(False, mode="drop")
+  mind = jnp.where(alive, mind, inf)
+
+  # Record the merges as the next nodes, in block order (as merge() does).
+  t0 = st.num_merges
+  m = st.parent.shape[0]
+  n = (m + 1) // 2
+  new_node = jnp.where(valid, n + t0 + pq.astype(jnp.int32), m)
+  node_i = jnp.where(valid, jnp.take(st.node, ii, mode="clip"), m)
+  node_j = jnp.where(valid, jnp.take(st.node, jj, mode="clip"), m)
+  h = jnp.sqrt(jnp.maximum(dd, 0)) if method == "ward" else dd
+  parent = st.parent.at[node_i].set(new_node, mode="drop")
+  parent = parent.at[node_j].set(new_node, mode="drop")
+  height = st.height.at[new_node].set(h.astype(st.height.dtype), mode="drop")
+  node = st.node.at[iw].set(new_node, mode="drop")
+  st = st._replace(dist=dist, size=size, alive=alive, node=node,
+                   parent=parent, height=height,
+                   num_merges=t0 + jnp.sum(valid).astype(jnp.int32))
+  return st, mind, nn, stale
+
+
+def _round(carry, min_pairs, method: str, block: int):
+  """One round: exact neighbours, reciprocal pairs, merged in blocks.
+
+  Merges nothing (and sets the fallback flag) when fewer than ``min_pairs``
+  pairs are reciprocal.
+  """
+  st, mind, nn, stale, stats, fallback = carry
+  c = st.dist.shape[0]
+  active = jnp.sum(st.alive).astype(jnp.int32)
+  mind, nn, stale, rescans = _rescan(st.dist, st.alive, mind, nn, stale, block)
+  idx = jnp.arange(c, dtype=jnp.int32)
+  nn_c = jnp.minimum(nn, c - 1)
+  recip = st.alive & (idx < nn) & (nn < c) & (nn[nn_c] == idx)
+  num = jnp.sum(recip).astype(jnp.int32)
+  go = num >= jnp.minimum(min_pairs, active // 2)
+  num = jnp.where(go, num, 0)
+  # Pairs by height, then by slot (the sequential kernel's order).
+  key = jnp.where(recip, mind, jnp.asarray(jnp.inf, mind.dtype))
+  order = jnp.argsort(key, stable=True).astype(jnp.int32)
+  pad = jnp.full(block, c, jnp.int32)
+  ii_all = jnp.concatenate([jnp.where(jnp.arange(c) < num, order, c), pad])
+  jj_all = jnp.concatenate([jnp.take(nn, order), pad])
+  dd_all = jnp.concatenate([jnp.take(mind, order),
+                            jnp.zeros(block, mind.dtype)])
+
+  def body(start, sz, cr):
+    ii = jax.lax.dynamic_slice_in_dim(ii_all, start, sz)
+    valid = ii < c
+    jj = jnp.where(valid, jax.lax.dynamic_slice_in_dim(jj_all, start, sz), c)
+    dd = jax.lax.dynamic_slice_in_dim(dd_all, start, sz)
+    return _merge_block(cr, ii, jj, dd, valid, method)
+
+  st, mind, nn, stale = _blocked(num, block, c, body, (st, mind, nn, stale))
+  r = stats.rounds
+  slot = jnp.where(go, r, stats.merges_per_round.shape[0])
+  stats = stats._replace(
+      rounds=r + go.astype(jnp.int32),
+      merges_per_round=stats.merges_per_round.at[slot].set(num, mode="drop"),
+      rescans_per_round=stats.rescans_per_round.at[slot].set(rescans,
+                                                             mode="drop"),
+      active_per_round=stats.active_per_round.at[slot].set(active, mode="drop"),
+      capacity_per_round=stats.capacity_per_round.at[slot].set(c, mode="drop"))
+  return st, mind, nn, stale, stats, fallback | ~go
+
+
+def _compact(st, mind, nn, stale, capacity: int):
+  """Packs the (at most ``capacity``) active slots into a ``capacity``-side state."""
+  c = st.dist.shape[0]
+  order = jnp.nonzero(st.alive, size=capacity, fill_value=0)[0].astype(jnp.int32)
+  live = jnp.arange(capacity) < jnp.sum(st.alive)
+  rank = (jnp.cumsum(st.alive) - 1).astype(jnp.int32)
+  dist = st.dist[order[:, None], order[None, :]]  # one gather: no c/2 x c temporary
+  inf = jnp.asarray(jnp.inf, mind.dtype)
+  new_nn = jnp.where(live, rank[jnp.minimum(nn[order], c - 1)], 0)
+  return (st._replace(dist=dist, size=st.size[order], alive=live,
+                      node=jnp.where(live, st.node[order], 0)),
+          jnp.where(live, mind[order], inf), new_nn.astype(jnp.int32),
+          stale[order] & live)
+
+
+def _renumber(parent, height, n: int):
+  """Node ``n + t`` = the ``t``-th merge by (largest height in its subtree, record order).
+
+  ``parent``/``height`` hold the merges in the order they were made (node
+  ``n + t`` = merge ``t``); children always precede parents in the result.
+  """
+  m = 2 * n - 1
+  e = n - 1
+  kid = jnp.arange(m, dtype=jnp.int32)
+  has = parent >= n
+  slot = jnp.where(has, parent - n, e)
+  left = jnp.full(n, m, jnp.int32).at[slot].min(jnp.where(has, kid, m))[:e]
+  right = jnp.full(n, -1, jnp.int32).at[slot].max(jnp.where(has, kid, -1))[:e]
+  h = height[n:]
+
+  def eff_step(t, eff):
+    v = jnp.maximum(h[t], jnp.maximum(eff[left[t]], eff[right[t]]))
+    return eff.at[n + t].set(v)
+
+  eff = jax.lax.fori_loop(0, e, eff_step, jnp.full(m, -jnp.inf, height.dtype))
+  order = jnp.argsort(eff[n:], stable=True).astype(jnp.int32)
+  new_id = jnp.zeros(m, jnp.int32).at[n + order].set(
+      n + jnp.arange(e, dtype=jnp.int32))
+  new_id = new_id.at[:n].set(jnp.arange(n, dtype=jnp.int32))
+  new_parent = jnp.full(m, NO_PARENT, jnp.int32).at[new_id].set(
+      jnp.where(parent >= 0, new_id[jnp.maximum(parent, 0)], NO_PARENT))
+  new_height = jnp.zeros(m, height.dtype).at[new_id].set(height)
+  return Hierarchy(parent=new_parent, height=new_height)
+
+
+def _rounds_linkage(dist, size, min_pairs=DEFAULT_MIN_ROUND_MERGES,
+                    max_rounds=None, *, method: str,
+                    block: int = DEFAULT_BLOCK, donated: bool = False):
+  """The rounds kernel (see the module docstring).
+
+  Args:
+    dist: ``float[n, n]`` distances.
+    size: ``float[n]`` initial cluster sizes.
+    method: one of :data:`~fairhc_jax.agglomerative.METHODS` (static).
+    min_pairs: ``int[]``, the fallback threshold: a round that would merge
+      fewer pairs (and fewer than half the active clusters) hands the phase
+      to one-at-a-time merging.
+    max_rounds: ``int[]`` or ``None``: after this many rounds, the rest is
+      merged one at a time (a cap for tests and experiments).
+    block: rows gathered per block (static).
+    donated: also return the first phase's working matrix, for aliasing
+      a donated input (static).
+
+  Returns:
+    ``(Hierarchy, RoundStats, work)``; ``work`` is ``None`` unless ``donated``.
+  """
+  n = dist.shape[0]
+  dtype = dist.dtype
+  z = jnp.zeros(n, jnp.int32)
+  stats = RoundStats(jnp.zeros((), jnp.int32), z, z, z, z,
+                     jnp.zeros((), jnp.int32))
+  if n == 1:
+    h = Hierarchy(parent=jnp.full(1, NO_PARENT, jnp.int32),
+                  height=jnp.zeros(1, dtype))
+    return h, stats, (dist if donated else None)
+  if max_rounds is None:
+    max_rounds = n
+  st = _agg.init_state(dist, size, method)
+  mind, nn = _row_minima(st.dist, st.alive)
+  stale = jnp.zeros(n, bool)
+  active = n
+  first_work = None
+  while True:
+    c = st.dist.shape[0]
+    target = active // 2 if active // 2 >= _agg._MIN_CAPACITY else 1
+
+    def more(cr, target=target):
+      return ((n - cr[0].num_merges > target) & ~cr[5]
+              & (cr[4].rounds < max_rounds))
+
+    body = functools.partial(_round, min_pairs=min_pairs, method=method,
+                             block=min(block, c))
+    st, mind, nn, stale, stats, _ = jax.lax.while_loop(
+        more, body, (st, mind, nn, stale, stats, jnp.zeros((), bool)))
+    # The fallback: one merge at a time down to the phase's target.
+    steps = jnp.maximum(n - st.num_merges - target, 0)
+    st, mind, nn, stale = _agg._merge_phase(st, mind, nn, stale, steps, method)
+    stats = stats._replace(sequential_merges=stats.sequential_merges + steps)
+    active = target
+    if first_work is None:
+      first_work = st.dist
+    if active <= 1:
+      break
+    st, mind, nn, stale = _compact(st, mind, nn, stale, active)
+  h = _renumber(st.parent, st.height, n)
+  return h, stats, (first_work if donated else None)
+
+
+rounds_kernel = jax.jit(_rounds_linkage,
+                        static_argnames=("method", "block", "donated"))
+"""The jitted rounds kernel ``(dist, size, min_pairs, max_rounds, *, method, block) -> (Hierarchy, RoundStats, None)``."""
+
+rounds_kernel_donating = jax.jit(
+    functools.partial(_rounds_linkage, donated=True),
+    static_argnames=("method", "block"), donate_argnums=(0,))
+
+
+def rounds_linkage_kernel(dist: jax.Array, *, method: str = "average",
+                          weights=None,
+                          min_round_merges: int = DEFAULT_MIN_ROUND_MERGES,
+                          max_rounds=None, block: int = DEFAULT_BLOCK):
+  """Raw rounds kernel with its statistics (no input checks; jit/vmap safe).
+
+  :func:`fairhc_jax.agglomerative.linkage_kernel` with ``algorithm="rnn"``
+  runs this with the defaults; the extra knobs are for experiments and
+  tests. ``min_round_merges`` and ``max_rounds`` are traced (changing them
+  does not recompile); ``method`` and ``block`` are static.
+
+  Args:
+    dist: ``float[n, n]`` distances.
+    method: one of :data:`~fairhc_jax.agglomerative.METHODS`.
+    weights: ``None`` or ``float[n]`` / ``int[n]`` vertex weights.
+    min_round_merges: ``int``, the fallback threshold.
+    max_rounds: ``int`` or ``None`` (no cap), rounds before the fallback.
+    block: rows per gathered block.
+
+  Returns:
+    ``(Hierarchy, RoundStats)``.
+  """
+  n = dist.shape[-1]
+  size = (jnp.ones(n, dist.dtype) if weights is None
+          else jnp.asarray(weights).astype(dist.dtype))
+  cap = n if max_rounds is None else max_rounds
+  h, stats, _ = rounds_kernel(dist, size, jnp.asarray(min_round_merges, jnp.int32),
+                              jnp.asarray(cap, jnp.int32), method=method,
+                              block=block)
+  return h, stats
+
+
+class LinkageStats(NamedTuple):
+  """What one :func:`~fairhc_jax.agglomerative.linkage` call did (host values).
+
+  ``merges_per_round`` etc. have one entry per round; the GPU time model of
+  ``benchmarks/bench_rnn_linkage.py`` reads them.
+
+  Attributes:
+    algorithm: the kernel that ran, ``"rnn"`` or ``"sequential"``.
+    method: the linkage method.
+    n: number of points.
+    rounds: rounds that merged pairs (0 for the sequential kernel).
+    merges_per_round: ``int[rounds]``.
+    rescans_per_round: ``int[rounds]``, rows re-read before each round.
+    active_per_round: ``int[rounds]``, clusters at the start of each round.
+    capacity_per_round: ``int[rounds]``, side of the working matrix.
+    sequential_merges: merges done one at a time (all ``n - 1`` for the
+      sequential kernel).
+  """
+
+  algorithm: str
+  method: str
+  n: int
+  rounds: int
+  merges_per_round: np.ndarray
+  rescans_per_round: np.ndarray
+  active_per_round: np.ndarray
+  capacity_per_round: np.ndarray
+  sequential_merges: int
+
+  def __str__(self) -> str:
+    mpr = self.merges_per_round
+    lines = [f"{self.algorithm} {self.method} linkage of {self.n} points: "
+             f"{self.rounds} rounds merged {int(mpr.sum())} pairs, "
+             f"{self.sequential_merges} merges one at a time"]
+    if self.rounds:
+      share = mpr / np.maximum(self.active_per_round, 1)
+      lines.append(f"  merges per round: first {int(mpr[0])}, median "
+                   f"{int(np.median(mpr))}, last {int(mpr[-1])}; share of "
+                   f"active clusters merging: {share.min():.3f}-"
+                   f"{share.max():.3f}")
+    return "\n".join(lines)
+
+
+def linkage_stats(algorithm: str, method: str, n: int, stats) -> LinkageStats:
+  """The host :class:`LinkageStats` of a kernel's :class:`RoundStats` (or ``None``)."""
+  if stats is None:
+    e = np.zeros(0, np.int64)
+    return LinkageStats(algorithm, method, n, 0, e, e, e, e, max(n - 1, 0))
+  r = int(stats.rounds)
+  cut = lambda a: np.asarray(a)[:r].astype(np.int64)  # noqa: E731
+  return LinkageStats(algorithm, method, n, r, cut(stats.merges_per_round),
+                      cut(stats.rescans_per_round), cut(stats.active_per_round),
+                      cut(stats.capacity_per_round), int(stats.sequential_merges))
