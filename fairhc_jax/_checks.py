@@ -307,19 +307,29 @@ def check_colors(
   if num_colors is not None:
     num_colors = check_positive_int(fn, "num_colors", num_colors)
   if is_concrete(c):
-    # NumPy: integer min/max reductions are slow on XLA:CPU.
-    cn = np.asarray(c)
-    lo = int(cn.min()) if cn.size else 0
-    hi = int(cn.max()) if cn.size else 0
+    spread = len(getattr(getattr(c, "sharding", None), "device_set", ())) > 1
+    if spread and c.size:
+      # A batch split over devices: reduce where it lies (two scalars come
+      # back), never gather it to the host.
+      lo, hi = (int(v) for v in _min_max(c))
+      cn = None
+    else:
+      # NumPy: integer min/max reductions are slow on XLA:CPU.
+      cn = np.asarray(c)
+      lo = int(cn.min()) if cn.size else 0
+      hi = int(cn.max()) if cn.size else 0
     if num_colors is None:
       num_colors = hi + 1
     if lo < 0 or hi >= num_colors:
       bad = lo if lo < 0 else hi
       fail(fn, arg, f"hold colours in [0, {num_colors})",
-           f"colour {bad}" + recode_hint(cn))
+           f"colour {bad}" + recode_hint(np.asarray(c) if cn is None else cn))
   elif num_colors is None:
     fail(fn, "num_colors", "be given when colours are traced", "None")
   return c, int(num_colors)
+
+
+_min_max = jax.jit(lambda c: (jnp.min(c), jnp.max(c)))
 
 
 RECODE = "np.unique(groups, return_inverse=True)[1]"
