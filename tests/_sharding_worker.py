@@ -115,6 +115,17 @@ def main():
   for a, b in zip(t8, t1):
     np.testing.assert_allclose(float(a), float(b), rtol=1e-6)
   ok("tree_objectives")
+
+  # The fairlet swap kernel on the row-sharded matrix (Auto mesh): equal.
+  from fairhc_jax import fairlets as fl
+  cols = np.array([0, 1] * (n // 2), np.int32)
+  dec = fl.fairlet_decomposition(jax.random.key(0), cols, fair.Balance(1, 1))
+  table = fl.fairlet_table(d1, dec)
+  m1, p1_ = fl.best_swaps(d1, table, dec.fairlet_of, jnp.asarray(cols))
+  m8, p8_ = jax.jit(fl.best_swaps)(d8, table, dec.fairlet_of, jnp.asarray(cols))
+  np.testing.assert_allclose(np.asarray(m8), np.asarray(m1), rtol=1e-6, atol=1e-6)
+  np.testing.assert_array_equal(np.asarray(p8_), np.asarray(p1_))
+  ok("best_swaps")
   print("ALL OK")
   return 0
 

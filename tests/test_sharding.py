@@ -41,7 +41,7 @@ def test_sharded_counts_verdicts_and_distances_equal_one_device():
 @pytest.mark.slow
 def test_all_sharded_paths_equal_one_device():
   stdout = _run()
-  for name in ("check_fairness", "fairness_probability", "tree_objectives"):
+  for name in ("check_fairness", "fairness_probability", "tree_objectives", "best_swaps"):
     assert f"OK {name}" in stdout
 
 
