@@ -14,6 +14,7 @@
 # fairlet pipeline, reductions; plus the device and versions (gpu_machine.txt).
 set -u
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 SMALL=0
 TESTS=1
 for a in "$@"; do
@@ -58,11 +59,11 @@ cat "${P}machine.txt"
 if [ "$SMALL" = 1 ]; then
   [ "$TESTS" = 1 ] && step tests 300 python -m pytest -q -x -p no:cacheprovider \
       tests/test_checks.py tests/test_memory_guard.py tests/test_distances.py
-  step linkage 120 python benchmarks/bench_linkage.py --sizes 1000,2000 --methods average --repeats 2
-  step objectives 240 python benchmarks/bench_objectives.py --sizes 1000,2000 --reps 2
-  step fairness 120 python benchmarks/bench_fairness.py --n 1000 --batches 1 100 --repeats 2
-  step fairlet_hc 240 python benchmarks/bench_fairlet_hc.py --data census-gender --sizes 400 --reps 1 --no-peers
-  step reductions 240 python benchmarks/bench_reductions.py --part scale --scale 1024 --repeat 1
+  step linkage 300 python benchmarks/bench_linkage.py --sizes 1000,2000 --methods average --repeats 2
+  step objectives 400 python benchmarks/bench_objectives.py --sizes 1000,2000 --reps 2
+  step fairness 300 python benchmarks/bench_fairness.py --n 1000 --batches 1 100 --repeats 2
+  step fairlet_hc 400 python benchmarks/bench_fairlet_hc.py --data census-gender --sizes 400 --reps 1 --no-peers
+  step reductions 400 python benchmarks/bench_reductions.py --part scale --scale 1024 --repeat 1
 else
   [ "$TESTS" = 1 ] && step tests 200 python -m pytest -q -p no:cacheprovider
   step linkage 60 python benchmarks/bench_linkage.py --sizes 1000,4000,16000 --methods average --repeats 2
