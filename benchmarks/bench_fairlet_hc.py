@@ -16,7 +16,8 @@ means over the samples of:
   62-82%); ``cost``: its Dasgupta cost over average linkage's;
 * times (warm; the first sample of every size also compiles, and that time is
   reported separately as ``compile``): distances, local search, fair tree,
-  objectives (value, revenue, cost and the bounds), ``pipeline`` = their sum
+  objectives (value, revenue, cost and the bounds, all from one pass over
+  the distances: ``FairHCResult.objectives()``), ``pipeline`` = their sum
   (+ the decomposition); and the peer on the same float64 distances: SciPy's
   average linkage (``scipy``) and fastcluster's (``fastc``), and our average
   linkage (``avg``, needed for ``ratio_value``). The authors' own code (not
@@ -49,11 +50,8 @@ import numpy as np
 from fairhc_jax import datasets
 from fairhc_jax.algorithms import fairlet_hc as fhc
 from fairhc_jax.agglomerative import linkage
-from fairhc_jax.distances import similarity
 from fairhc_jax.fairness import Balance, BoundedRepresentation
-from fairhc_jax.objectives import (cohen_addad_value, dasgupta_cost,
-                                   moseley_wang_revenue, revenue_upper_bound,
-                                   value_upper_bound)
+from fairhc_jax.objectives import tree_objectives
 
 DATA_DIR = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "uci"
 
@@ -114,21 +112,19 @@ def one_run(key, X, colors, target, schedule, with_peers, with_avg=True, inner="
   if with_avg:
     # The tree on the random fairlets (same key: same initial decomposition).
     r0 = fhc.fair_hierarchical_clustering(key, X, colors, schedule=None, **kw)
-    val0 = float(cohen_addad_value(r0.hierarchy, r0.distances))
+    val0 = float(r0.objectives().value)
     del r0
   t = time.perf_counter()
   r = fhc.fair_hierarchical_clustering(key, X, colors, schedule=schedule, **kw)
   t_fit = time.perf_counter() - t
   D = r.distances
   t = time.perf_counter()
-  S = similarity(D)
-  val = cohen_addad_value(r.hierarchy, D)
-  rev = moseley_wang_revenue(r.hierarchy, S)
-  cost = dasgupta_cost(r.hierarchy, S)
-  vub = value_upper_bound(D)
-  rub = revenue_upper_bound(S)
-  val, rev, cost, vub, rub = (float(v) for v in jax.block_until_ready(
-      (val, rev, cost, vub, rub)))
+  # All five objectives in one pass over D (no similarity matrix, no
+  # re-validation of the pipeline's own matrix).
+  o = jax.block_until_ready(r.objectives())
+  val, rev, cost, vub, rub = (float(v) for v in (o.value, o.revenue, o.cost,
+                                                 o.value_upper_bound,
+                                                 o.revenue_upper_bound))
   t_obj = time.perf_counter() - t
   val_avg = cost_avg = t_avg = float("nan")
   val0 = val0 if with_avg else float("nan")
@@ -136,8 +132,8 @@ def one_run(key, X, colors, target, schedule, with_peers, with_avg=True, inner="
     t = time.perf_counter()
     h_avg = jax.block_until_ready(linkage(D, "average"))
     t_avg = time.perf_counter() - t
-    val_avg = float(cohen_addad_value(h_avg, D))
-    cost_avg = float(dasgupta_cost(h_avg, S))
+    oa = tree_objectives(h_avg, D, validate=False)
+    val_avg, cost_avg = float(oa.value), float(oa.cost)
   s = r.stats
   out = dict(
       rf0=s.ratio_fairlets_before, rf1=s.ratio_fairlets_after,

@@ -101,6 +101,11 @@ from fairhc_jax.objectives import (
     value_upper_bound,
 )
 
+# Scale: one-pass validation, all objectives in one pass, the memory guard.
+from fairhc_jax import memory
+from fairhc_jax.distances import check_distances
+from fairhc_jax.objectives import TreeObjectives, tree_objectives
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -134,4 +139,6 @@ __all__ = [
     "soft",
     # linkage in rounds of reciprocal nearest neighbours
     "LinkageStats", "resolve_linkage_algorithm",
+    # scale: validate once, all objectives in one pass, the memory guard
+    "TreeObjectives", "check_distances", "memory", "tree_objectives",
 ]

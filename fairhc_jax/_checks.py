@@ -13,6 +13,7 @@ value checks are the caller's responsibility.
 
 from __future__ import annotations
 
+import functools
 import math
 from fractions import Fraction
 from typing import Any, Optional
@@ -20,6 +21,7 @@ from typing import Any, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax import lax
 
 
 def is_concrete(x: Any) -> bool:
@@ -74,33 +76,126 @@ def check_ndim(fn: str, arg: str, x, ndim: int, legend: str):
     fail(fn, arg, f"be {ndim}-D ({legend})", f"shape {tuple(x.shape)}")
 
 
-# Each statistic is its own jitted reduction: XLA:CPU runs a single-output
-# reduction multi-threaded at memory speed, but fused multi-output reductions
-# (and isfinite/all) ran 5-15x slower in measurements at n = 16,000.
-_nan_if_not_finite = jax.jit(lambda d: jnp.sum(d * 0))  # inf * 0 = nan
-_min = jax.jit(jnp.min)
-_max = jax.jit(jnp.max)
-_max_abs_diag = jax.jit(lambda d: jnp.max(jnp.abs(d.reshape(-1)[::d.shape[0] + 1])))
-_max_asymmetry = jax.jit(lambda d: jnp.max(jnp.abs(d - d.T)))
-_row_sums = jax.jit(lambda d: jnp.sum(d, axis=1))
-_col_sums = jax.jit(lambda d: jnp.sum(d, axis=0))
+# ---------------------------------------------------------------------------
+# One-pass validation of an n x n matrix.
+#
+# XLA:CPU transposes slowly (a blocked max |D - D^T| ran 6-17x a jnp.sum at
+# n = 4,000-16,000 on this machine), so symmetry is tested without one: every
+# entry's bit pattern is read as an unsigned integer ``b[i, j]`` and two
+# random-weighted integer sums, ``y[i] = sum_j b[i, j] r[j]`` (per row) and
+# ``z[j] = sum_i r[i] b[i, j]`` (per column), are accumulated modulo 2^32 (2^64
+# for float64) in the same pass over contiguous row slabs. Integer addition is
+# exact and order-free, so a bitwise-symmetric matrix gives ``y == z``
+# exactly, whatever the order of the sums; an asymmetric one gives a
+# difference in its rows unless sum_j (b[i,j] - b[j,i]) r[j] vanishes modulo
+# 2^32, which for a fixed matrix and odd random weights has probability about
+# 2^-32 per row. The same pass takes the minimum (NaN counted as -inf) and
+# the maximum, so a non-finite entry shows as an infinite minimum or maximum.
+# A matrix that is symmetric only up to rounding (a Gram-formula distance
+# matrix, a transposed float product) fails the bitwise test and is then
+# checked entry by entry against the tolerance (``_max_asymmetry``, tiles of
+# D and D^T: exact, slower, run only on that path).
 
-FULL_SYMMETRY_CHECK_MAX_N = 8192
-"""Up to this ``n`` symmetry is checked entry by entry (``D - D^T``); above
-it, the transpose's ``n x n`` temporary costs seconds (13 s at n = 32,000),
-so every row sum is compared with its column sum instead (a reduction pass),
-which catches any asymmetry larger than ~1e-4 of a row's total."""
+SYMMETRY_TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
+"""Accepted ``max |D[i, j] - D[j, i]|`` (and ``max |diagonal|`` where a zero
+diagonal is required) relative to ``max D``, by dtype; other float dtypes use
+the float32 value."""
+
+_SLAB_ELEMENTS = 1 << 16  # entries per row slab of the one-pass check (256 KB in float32)
+_HASH_SEED = 0x5EED
 
 
-def _asymmetry(m) -> tuple[float, str]:
-  """(relative asymmetry, description) of a square matrix."""
+def _slab_rows(n: int) -> int:
+  return int(max(1, min(n, _SLAB_ELEMENTS // max(n, 1))))
+
+
+@functools.lru_cache(maxsize=8)
+def _hash_weights(n: int, utype) -> jax.Array:
+  """Fixed odd random weights ``r: uint[n]`` of the symmetry hash."""
+  bits = np.dtype(utype).itemsize * 8
+  rng = np.random.default_rng(_HASH_SEED)
+  r = rng.integers(0, 2 ** bits - 1, size=n, dtype=np.uint64 if bits == 64 else np.uint32,
+                   endpoint=True)
+  return jnp.asarray((r | 1).astype(utype))
+
+
+def _as_bits(a):
+  """The bit pattern of a float slab as an unsigned integer array (16-bit widened)."""
+  size = np.dtype(a.dtype).itemsize
+  if size == 8:
+    return lax.bitcast_convert_type(a, jnp.uint64)
+  if size == 4:
+    return lax.bitcast_convert_type(a, jnp.uint32)
+  return lax.bitcast_convert_type(a, jnp.uint16).astype(jnp.uint32)
+
+
+@functools.partial(jax.jit, static_argnames=("rows",))
+def _one_pass(m, r, rows: int):
+  """One pass over ``m: float[n, n]`` in contiguous slabs of ``rows`` rows.
+
+  Returns:
+    ``(bitwise_symmetric bool[], lo, hi, max_abs_diag)``.
+  """
   n = m.shape[0]
-  if n <= FULL_SYMMETRY_CHECK_MAX_N:
-    return float(_max_asymmetry(m)), "max |{a}[i, j] - {a}[j, i]|"
-  rows = np.asarray(_row_sums(m), np.float64)
-  cols = np.asarray(_col_sums(m), np.float64)
-  rel = np.abs(rows - cols) / np.maximum(np.maximum(np.abs(rows), np.abs(cols)), 1e-30)
-  return float(rel.max()), "max relative |row sum - column sum| of {a}"
+  nb = -(-n // rows)
+  ut = r.dtype
+  idx = jnp.arange(rows)
+
+  def body(t, carry):
+    y, z, lo, hi = carry
+    s = jnp.minimum(t * rows, n - rows)  # the last slab ends at n (overlap)
+    a = lax.dynamic_slice_in_dim(m, s, rows, axis=0)  # float[rows, n]
+    b = _as_bits(a)
+    rb = lax.dynamic_slice_in_dim(r, s, rows)
+    fresh = (idx + s) >= t * rows  # rows not already in z
+    rb = jnp.where(fresh, rb, jnp.zeros((), ut))
+    y = lax.dynamic_update_slice_in_dim(y, jnp.sum(b * r[None, :], axis=1, dtype=ut), s, 0)
+    z = z + jnp.sum(b * rb[:, None], axis=0, dtype=ut)
+    # NaN -> -inf: XLA:CPU's vectorised min/max may drop NaNs.
+    lo = jnp.minimum(lo, jnp.min(jnp.where(a == a, a, -jnp.inf)))
+    hi = jnp.maximum(hi, jnp.max(a))
+    return y, z, lo, hi
+
+  init = (jnp.zeros(n, ut), jnp.zeros(n, ut), jnp.array(jnp.inf, m.dtype),
+          jnp.array(-jnp.inf, m.dtype))
+  y, z, lo, hi = lax.fori_loop(0, nb, body, init)
+  diag = jnp.max(jnp.abs(m.reshape(-1)[::n + 1]))
+  return jnp.all(y == z), lo, hi, diag
+
+
+_TILE = 256
+
+
+@jax.jit
+def _max_asymmetry(m):
+  """``max |m[i, j] - m[j, i]|``, over pairs of tiles ``(I, J)``, ``I <= J`` (exact)."""
+  n = m.shape[0]
+  t = min(_TILE, n)
+  nb = -(-n // t)
+  ti, tj = np.triu_indices(nb)
+  ti = jnp.asarray(ti, jnp.int32)
+  tj = jnp.asarray(tj, jnp.int32)
+
+  def body(k, acc):
+    i = jnp.minimum(ti[k] * t, n - t)
+    j = jnp.minimum(tj[k] * t, n - t)
+    a = lax.dynamic_slice(m, (i, j), (t, t))
+    b = lax.dynamic_slice(m, (j, i), (t, t))
+    return jnp.maximum(acc, jnp.max(jnp.abs(a - b.T)))
+
+  return lax.fori_loop(0, ti.shape[0], body, jnp.zeros((), m.dtype))
+
+
+def _tolerance(dtype) -> float:
+  return SYMMETRY_TOLERANCE.get(np.dtype(dtype).name, SYMMETRY_TOLERANCE["float32"])
+
+
+def _first_bad(m, bad):
+  """``(i, j)`` of the first entry where ``bad(row)`` holds (NumPy, row by row)."""
+  a = np.asarray(m)
+  rows = np.flatnonzero(bad(a).any(axis=1))
+  i = int(rows[0])
+  return i, int(np.flatnonzero(bad(a[i]))[0])
 
 
 def check_square_matrix(
@@ -110,15 +205,27 @@ def check_square_matrix(
     *,
     kind: str = "distance",
     zero_diagonal: bool = False,
+    validate: bool = True,
 ):
-  """Validates a square, symmetric, finite, non-negative matrix.
+  """Validates a square, symmetric, finite, non-negative matrix in one pass.
+
+  One blocked pass over the matrix (see the comment above ``_one_pass``):
+  finiteness, the minimum (non-negative), bitwise symmetry (an exact integer
+  hash of rows against columns) and the diagonal. Only a matrix that is not
+  bitwise symmetric gets a second, entrywise pass
+  (``max |m[i, j] - m[j, i]| <= tol * max m``, ``tol`` from
+  :data:`SYMMETRY_TOLERANCE`). The messages name the first failing
+  property in the order finite, non-negative, symmetric, zero diagonal.
 
   Args:
     fn: public function name, for the message.
     arg: argument name, for the message.
     m: ``float[n, n]`` matrix.
     kind: "distance" or "similarity", for the message.
-    zero_diagonal: also require a zero diagonal.
+    zero_diagonal: also require a zero diagonal (``max |diag| <= tol * max``).
+    validate: ``False`` skips the value checks (the shape checks still
+      run): for a matrix the caller has already checked, e.g. with
+      :func:`fairhc_jax.check_distances`.
 
   Returns:
     The matrix as a float JAX array.
@@ -129,26 +236,28 @@ def check_square_matrix(
          f"shape {tuple(m.shape)}")
   if m.shape[0] == 0:
     fail(fn, arg, f"be a non-empty {kind} matrix", "shape (0, 0)")
-  if not is_concrete(m):
+  if not validate or not is_concrete(m):
     return m
-  if not np.isfinite(float(_nan_if_not_finite(m))):
-    bad = np.argwhere(~np.isfinite(np.asarray(m)))[0]
+  n = m.shape[0]
+  bits = np.dtype(m.dtype).itemsize * 8
+  utype = np.uint64 if bits == 64 else np.uint32
+  r = _hash_weights(n, utype)
+  sym, lo, hi, diag = (np.asarray(v) for v in _one_pass(m, r, _slab_rows(n)))
+  lo, hi, diag = float(lo), float(hi), float(diag)
+  if not (np.isfinite(lo) and np.isfinite(hi)):
+    i, j = _first_bad(m, lambda a: ~np.isfinite(a))
     fail(fn, arg, f"be finite (a {kind} matrix)",
-         f"a NaN or infinite entry at [{bad[0]}, {bad[1]}]")
-  lo = float(_min(m))
+         f"a NaN or infinite entry at [{i}, {j}]")
   if lo < 0:
     fail(fn, arg, f"be non-negative (a {kind} matrix)", f"minimum entry {lo:.6g}")
-  scale = max(float(_max(m)), 1e-30)
-  tol = 1e-5 if m.dtype == jnp.float32 else 1e-12
-  asym, what = _asymmetry(m)
-  if m.shape[0] <= FULL_SYMMETRY_CHECK_MAX_N:
+  scale = max(hi, 1e-30)
+  tol = _tolerance(m.dtype)
+  if not bool(sym):
+    asym = float(_max_asymmetry(m))
     if asym > tol * scale:
       fail(fn, arg, f"be symmetric (a {kind} matrix)",
-           f"{what.format(a=arg)} = {asym:.6g}")
-  elif asym > max(10 * tol, 1e-4):
-    fail(fn, arg, f"be symmetric (a {kind} matrix)", f"{what.format(a=arg)} = {asym:.6g}")
-  if zero_diagonal and float(_max_abs_diag(m)) > tol * scale:
-    diag = float(_max_abs_diag(m))
+           f"max |{arg}[i, j] - {arg}[j, i]| = {asym:.6g}")
+  if zero_diagonal and diag > tol * scale:
     fail(fn, arg, "have a zero diagonal", f"max |diagonal| = {diag:.6g}")
   return m
 
@@ -198,19 +307,29 @@ def check_colors(
   if num_colors is not None:
     num_colors = check_positive_int(fn, "num_colors", num_colors)
   if is_concrete(c):
-    # NumPy: integer min/max reductions are slow on XLA:CPU.
-    cn = np.asarray(c)
-    lo = int(cn.min()) if cn.size else 0
-    hi = int(cn.max()) if cn.size else 0
+    spread = len(getattr(getattr(c, "sharding", None), "device_set", ())) > 1
+    if spread and c.size:
+      # A batch split over devices: reduce where it lies (two scalars come
+      # back), never gather it to the host.
+      lo, hi = (int(v) for v in _min_max(c))
+      cn = None
+    else:
+      # NumPy: integer min/max reductions are slow on XLA:CPU.
+      cn = np.asarray(c)
+      lo = int(cn.min()) if cn.size else 0
+      hi = int(cn.max()) if cn.size else 0
     if num_colors is None:
       num_colors = hi + 1
     if lo < 0 or hi >= num_colors:
       bad = lo if lo < 0 else hi
       fail(fn, arg, f"hold colours in [0, {num_colors})",
-           f"colour {bad}" + recode_hint(cn))
+           f"colour {bad}" + recode_hint(np.asarray(c) if cn is None else cn))
   elif num_colors is None:
     fail(fn, "num_colors", "be given when colours are traced", "None")
   return c, int(num_colors)
+
+
+_min_max = jax.jit(lambda c: (jnp.min(c), jnp.max(c)))
 
 
 RECODE = "np.unique(groups, return_inverse=True)[1]"

@@ -29,8 +29,10 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from fairhc_jax import _checks
+from fairhc_jax import memory as _memory
 
 DISTANCE_METHODS = ("direct", "gram")
 """Valid values of ``pairwise_distances``' ``method``."""
@@ -84,8 +86,89 @@ def _pairwise_kernel(x: jax.Array, block_size: int, method: str) -> jax.Array:
   return jax.lax.fori_loop(0, num_blocks, block, out)
 
 
+def _row_axis(fn: str, sharding, n: int):
+  """``(mesh, axis)`` of a row sharding ``NamedSharding(mesh, P(axis, None))``."""
+  if not isinstance(sharding, NamedSharding):
+    _checks.fail(fn, "sharding", "be a jax.sharding.NamedSharding(mesh, P(axis, None))",
+                 repr(sharding), TypeError)
+  spec = tuple(sharding.spec) + (None, None)
+  if spec[0] is None or spec[1] is not None:
+    _checks.fail(fn, "sharding", "split the rows only, P(axis, None)", repr(sharding.spec))
+  axis = spec[0]
+  names = axis if isinstance(axis, tuple) else (axis,)
+  size = 1
+  for a in names:
+    size *= sharding.mesh.shape[a]
+  if n % size:
+    _checks.fail(fn, "sharding", f"split the {n} rows evenly (n a multiple of the "
+                 f"{size} devices of axis {axis!r})", f"{n} rows")
+  return sharding.mesh, axis, size
+
+
+@functools.partial(jax.jit, static_argnames=("block_size", "method", "mesh", "axis"))
+def _sharded_pairwise(x, block_size, method, mesh, axis):
+  """Row-sharded distances: every device fills its own rows against all points."""
+  x = x - jnp.mean(x, axis=0)
+  n = x.shape[0]
+  names = axis if isinstance(axis, tuple) else (axis,)
+  size = 1
+  for a in names:
+    size *= mesh.shape[a]
+  rows = n // size
+
+  def local(xall):
+    # X is replicated; each device takes its own rows (no resharding of X).
+    i = jax.lax.axis_index(axis)
+    xr = jax.lax.dynamic_slice_in_dim(xall, i * rows, rows, axis=0)
+    return _rows_against(xr, xall, i * rows, block_size, method)
+
+  return jax.shard_map(local, mesh=mesh, in_specs=(P(),),
+                       out_specs=P(axis, None), check_vma=False)(x)
+
+
+@functools.partial(jax.jit, static_argnames=("block_size", "method"))
+def _rows_against(xr, x, offset, block_size, method):
+  """``float[r, n]`` distances of the rows ``xr = x[offset:offset + r]`` to all points."""
+  r = xr.shape[0]
+  n, d = x.shape
+  b = min(block_size, r)
+  num_blocks = -(-r // b)
+  if method == "direct":
+    pad = (-d) % _FEATURE_CHUNK
+    xt = jnp.pad(x, ((0, 0), (0, pad))).T
+    xrt = jnp.pad(xr, ((0, 0), (0, pad))).T
+    num_chunks = xt.shape[0] // _FEATURE_CHUNK
+    xt = xt.reshape(num_chunks, _FEATURE_CHUNK, n)
+    xrt = xrt.reshape(num_chunks, _FEATURE_CHUNK, r)
+  else:
+    sq = jnp.sum(x * x, axis=1)
+    sqr = jnp.sum(xr * xr, axis=1)
+
+  def block(t, out):
+    s = jnp.minimum(t * b, r - b)
+    if method == "direct":
+      def chunk(c, acc):
+        xc = xt[c]
+        xb = jax.lax.dynamic_slice_in_dim(xrt[c], s, b, axis=1)
+        for f in range(_FEATURE_CHUNK):
+          diff = xb[f][:, None] - xc[f][None, :]
+          acc = acc + diff * diff
+        return acc
+      sq_dist = jax.lax.fori_loop(0, num_chunks, chunk, jnp.zeros((b, n), x.dtype))
+    else:
+      xb = jax.lax.dynamic_slice_in_dim(xr, s, b, axis=0)
+      sb = jax.lax.dynamic_slice_in_dim(sqr, s, b, axis=0)
+      gram = jnp.matmul(xb, x.T, precision=jax.lax.Precision.HIGHEST)
+      sq_dist = jnp.maximum(sb[:, None] + sq[None, :] - 2 * gram, 0)
+      rows = offset + s + jnp.arange(b)
+      sq_dist = jnp.where(rows[:, None] == jnp.arange(n)[None, :], 0, sq_dist)
+    return jax.lax.dynamic_update_slice(out, jnp.sqrt(sq_dist), (s, 0))
+
+  return jax.lax.fori_loop(0, num_blocks, block, jnp.zeros((r, n), x.dtype))
+
+
 def pairwise_distances(X, *, block_size: Optional[int] = None,
-                       method: str = "direct") -> jax.Array:
+                       method: str = "direct", sharding=None) -> jax.Array:
   """Euclidean distances between all pairs of points.
 
   Args:
@@ -95,11 +178,20 @@ def pairwise_distances(X, *, block_size: Optional[int] = None,
     method: ``"direct"`` (accurate to a few ulps, default) or ``"gram"``
       (matrix-product formula: faster for many features, less accurate for
       close pairs; see the module docstring).
+    sharding: optional ``NamedSharding(mesh, P(axis, None))``: the result is
+      row-sharded over the mesh axis (``n`` a multiple of its size), each
+      device computing its own ``n / size`` rows against all points
+      (``X`` is replicated); equal to the one-device result (``"direct"``:
+      bitwise).
 
   Returns:
     ``float[n, n]`` symmetric distances with a zero diagonal, in ``X``'s
     float dtype (float32 by default, float64 under x64). Compiled once per
     ``(n, d, block_size, method)``.
+
+  Raises:
+    MemoryError: the matrix does not fit in the device's free memory
+      (:func:`fairhc_jax.memory.check_memory`; nothing is allocated).
   """
   fn = "pairwise_distances"
   x = _checks.check_points(fn, "X", X)
@@ -109,7 +201,41 @@ def pairwise_distances(X, *, block_size: Optional[int] = None,
     block_size = _default_block(n)
   else:
     block_size = _checks.check_positive_int(fn, "block_size", block_size)
-  return _pairwise_kernel(x, min(block_size, n), method)
+  if sharding is None:
+    _memory.check_memory(fn, n, _memory.square_bytes(n, x.dtype),
+                         what=f"the {n} x {n} {x.dtype} distance matrix")
+    return _pairwise_kernel(x, min(block_size, n), method)
+  mesh, axis, size = _row_axis(fn, sharding, n)
+  _memory.check_memory(fn, n, _memory.square_bytes(n, x.dtype) // size,
+                       what=f"{n // size} rows of the {n} x {n} {x.dtype} distance "
+                       f"matrix per device", devices=list(sharding.device_set))
+  return _sharded_pairwise(x, min(block_size, n // size), method, mesh, axis)
+
+
+def check_distances(D, *, zero_diagonal: bool = True) -> jax.Array:
+  """Validates a distance matrix once, so later calls can skip it (``validate=False``).
+
+  One blocked pass (see :func:`fairhc_jax._checks.check_square_matrix`):
+  finite, non-negative, symmetric, and (by default) a zero diagonal. Every
+  function taking a matrix accepts ``validate=False``; the pipelines check
+  their matrix once this way and call the kernels directly. Example::
+
+    D = check_distances(pairwise_distances(X))      # or your own matrix
+    t = tree_objectives(h, D, validate=False)
+    c = dasgupta_cost(h2, S, validate=False)
+
+  Args:
+    D: ``float[n, n]``.
+    zero_diagonal: also require a zero diagonal.
+
+  Returns:
+    ``D`` as a float JAX array (no copy for a float JAX array).
+
+  Raises:
+    ValueError: naming what is wrong (``check_distances: D must be ...``).
+  """
+  return _checks.check_square_matrix("check_distances", "D", D,
+                                     zero_diagonal=zero_diagonal)
 
 
 @jax.jit
@@ -119,15 +245,23 @@ def _similarity_kernel(d: jax.Array) -> jax.Array:
   return jnp.where(jnp.eye(n, dtype=bool), jnp.zeros((), d.dtype), s)
 
 
-def similarity(D) -> jax.Array:
+def similarity(D, *, validate: bool = True) -> jax.Array:
   """The papers' similarity ``s(i, j) = 1 / (1 + d(i, j))``, zero on the diagonal.
+
+  This allocates a second ``n x n`` matrix; for the objectives use
+  :func:`fairhc_jax.objectives.tree_objectives`, which computes the
+  similarity on the fly from ``D``.
 
   Args:
     D: ``float[n, n]`` distance matrix (symmetric, finite, non-negative).
+    validate: ``False`` skips the value checks of ``D``.
 
   Returns:
     ``float[n, n]`` similarities in ``(0, 1]`` off the diagonal, 0 on it,
     in ``D``'s float dtype.
   """
-  d = _checks.check_square_matrix("similarity", "D", D)
+  d = _checks.check_square_matrix("similarity", "D", D, validate=validate)
+  n = d.shape[0]
+  _memory.check_memory("similarity", n, _memory.square_bytes(n, d.dtype),
+                       what=f"the {n} x {n} similarity matrix")
   return _similarity_kernel(d)

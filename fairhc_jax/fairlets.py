@@ -1062,7 +1062,8 @@ def local_search(schedule: str = "fast", eps: float = 0.1) -> LocalSearch:
 def run_local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decomposition,
                      *, schedule: str = "fast", eps: float = 0.1,
                      max_steps: Optional[int] = None,
-                     progress: ProgressMode = "auto") -> SearchState:
+                     progress: ProgressMode = "auto",
+                     validate: bool = True) -> SearchState:
   """Runs the local search from ``decomposition`` until it stops (checked).
 
   The convenience runner around :func:`local_search`: validates the inputs,
@@ -1081,6 +1082,8 @@ def run_local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decompo
     max_steps: cap on the number of steps (default: unbounded).
     progress: a progress line on stderr: ``"auto"`` (once the search has run
       2 s), ``True`` or ``False``.
+    validate: ``False`` skips the value checks of ``D`` (already checked,
+      e.g. by :func:`fairhc_jax.check_distances`).
 
   Returns:
     The final :class:`FastSearchState` or :class:`RandomSearchState`
@@ -1091,7 +1094,7 @@ def run_local_search(key: jax.Array, D: Any, colors: Any, decomposition: Decompo
   _checks.check_choice(fn, "schedule", schedule, SCHEDULES)
   eps = check_eps(fn, eps)
   progress = _progress.check_mode(fn, progress)
-  D = _checks.check_square_matrix(fn, "D", D, zero_diagonal=True)
+  D = _checks.check_square_matrix(fn, "D", D, zero_diagonal=True, validate=validate)
   n = D.shape[0]
   c, _ = _checks.check_colors(fn, "colors", colors, n, batched=False)
   if not isinstance(decomposition, Decomposition):

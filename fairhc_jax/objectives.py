@@ -66,6 +66,7 @@ validation: ``jax.vmap`` those over batches of trees, matrices or weights.
 from __future__ import annotations
 
 import functools
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -91,6 +92,10 @@ __all__ = [
     "moseley_wang_revenue_kernel",
     "revenue_upper_bound",
     "revenue_upper_bound_kernel",
+    "TreeObjectives",
+    "default_similarity",
+    "tree_objectives",
+    "tree_objectives_kernel",
     "value_upper_bound",
     "value_upper_bound_kernel",
 ]
@@ -333,6 +338,142 @@ def value_upper_bound_kernel(D: jax.Array, weights: jax.Array) -> jax.Array:
 
 
 # ---------------------------------------------------------------------------
+# All objectives from D in one pass.
+
+
+def default_similarity(d: jax.Array) -> jax.Array:
+  """The papers' similarity ``s = 1 / (1 + d)`` (elementwise)."""
+  return 1 / (1 + d)
+
+
+class TreeObjectives(NamedTuple):
+  """Every objective of one tree, from :func:`tree_objectives` (scalars).
+
+  Attributes:
+    cost: Dasgupta cost ``sum_{i<j} s(i,j) w(leaves(i v j))`` (minimise).
+    revenue: Moseley-Wang revenue ``sum_{i<j} s(i,j) (w(V) - w(leaves(i v j)))``.
+    value: Cohen-Addad et al. value ``sum_{i<j} d(i,j) w(leaves(i v j))``.
+    revenue_upper_bound: ``(w(V) - min_{u != v} w({u, v})) * s(V)``.
+    value_upper_bound: ``w(V) * d(V)``.
+  """
+
+  cost: jax.Array
+  revenue: jax.Array
+  value: jax.Array
+  revenue_upper_bound: jax.Array
+  value_upper_bound: jax.Array
+
+
+def _pair_max_sums(d, order, gaps, total, transform, block_size: int):
+  """``(value, cost, revenue, d(V), s(V))`` in one pass over ``d`` (traced).
+
+  The blocked loop of :func:`_pair_max_sum` with five sums per slab:
+  ``s = transform(slab)`` is computed on the fly (never ``n x n``), and the
+  revenue factor ``w(V) - max(gaps)`` is an exact integer before it meets
+  ``s``.
+  """
+  n = d.shape[0]
+  dt = d.dtype
+  zero = jnp.zeros((), dt)
+  if n < 2:
+    return zero, zero, zero, zero, zero
+  bsz = min(block_size, n)
+  nb = -(-n // bsz)
+  padded = nb * bsz
+  gaps = gaps.astype(dt)
+  W = total.astype(dt)
+  low = jnp.min(gaps) - 1
+  gpad = jnp.concatenate([gaps, jnp.full(padded - (n - 1), low, dt)])
+  gblk = gpad.reshape(nb, bsz)
+  block_max = gblk.max(axis=1)
+  blk = jnp.arange(nb)
+  later = jnp.where(blk[None, :] > blk[:, None], block_max[None, :], low)
+  between = lax.cummax(later, axis=1)
+  between = jnp.concatenate([jnp.full((nb, 1), low, dt), between[:, :-1]], axis=1)
+  inc = lax.cummax(gblk, axis=1)
+  prefix = jnp.concatenate([jnp.full((nb, 1), low, dt), inc[:, :-1]],
+                           axis=1).reshape(-1)[:n]
+  suffix = lax.cummax(gblk, axis=1, reverse=True)
+  pos = jnp.zeros(n, jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+  col_block = pos // bsz
+  col_prefix = prefix[pos]
+  order_pad = jnp.concatenate(
+      [order, jnp.full(padded - n, order[n - 1], order.dtype)])
+  idx = jnp.arange(bsz)
+  upper = idx[None, :] > idx[:, None]
+
+  def block_inner(gb):
+    tri = jnp.where(idx[None, :] >= idx[:, None], gb[None, :], low)
+    run = lax.associative_scan(jnp.maximum, tri, axis=1)
+    return jnp.concatenate([jnp.full((bsz, 1), low, dt), run[:, :-1]], axis=1)
+
+  def body(b, acc):
+    rows = lax.dynamic_slice(order_pad, (b * bsz,), (bsz,))
+    row_valid = (b * bsz + idx) < n
+    slab = d[rows]  # float[B, n]
+    sim = transform(slab)
+    right = (col_block > b)[None, :] & row_valid[:, None]
+    col = jnp.maximum(between[b][col_block], col_prefix)
+    fac = jnp.maximum(col[None, :], suffix[b][:, None])
+    fac = jnp.where(right, fac, 0)
+    cfac = jnp.where(right, W - fac, 0)
+    mask = right.astype(dt)
+    # Pairs inside the block (B x B).
+    keep = upper & row_valid[None, :] & row_valid[:, None]
+    sub = slab[:, rows]
+    ssub = sim[:, rows]
+    inner = jnp.where(keep, block_inner(gblk[b]), 0)
+    cinner = jnp.where(keep, W - inner, 0)
+    kin = keep.astype(dt)
+    parts = jnp.stack([
+        jnp.sum(slab * fac) + jnp.sum(sub * inner),
+        jnp.sum(sim * fac) + jnp.sum(ssub * inner),
+        jnp.sum(sim * cfac) + jnp.sum(ssub * cinner),
+        jnp.sum(slab * mask) + jnp.sum(sub * kin),
+        jnp.sum(sim * mask) + jnp.sum(ssub * kin),
+    ])
+    return acc.at[b].set(parts)
+
+  parts = lax.fori_loop(0, nb, body, jnp.zeros((nb, 5), dt))
+  tot = jnp.sum(parts, axis=0)
+  return tot[0], tot[1], tot[2], tot[3], tot[4]
+
+
+@functools.partial(jax.jit, static_argnames=("similarity", "block_size"))
+def _tree_objectives(parent, D, weights, *, similarity, block_size):
+  order, gaps, total = _leaf_order_gaps(parent, weights)
+  transform = default_similarity if similarity is None else similarity
+  val, cost, rev, dv, sv = _pair_max_sums(D, order, gaps, total, transform, block_size)
+  n = D.shape[0]
+  w = jnp.asarray(weights)
+  if n >= 2:
+    two_smallest = -jnp.sum(lax.top_k(-w, 2)[0])
+    rfac = (jnp.sum(w) - two_smallest).astype(D.dtype)
+  else:
+    rfac = jnp.zeros((), D.dtype)
+  return TreeObjectives(cost=cost, revenue=rev, value=val,
+                        revenue_upper_bound=rfac * sv,
+                        value_upper_bound=jnp.sum(w).astype(D.dtype) * dv)
+
+
+def tree_objectives_kernel(h: Hierarchy, D: jax.Array, weights: jax.Array, *,
+                           similarity=None,
+                           block_size: int = DEFAULT_BLOCK_SIZE) -> TreeObjectives:
+  """Raw :func:`tree_objectives` (no validation; jit/vmap-able).
+
+  Args:
+    h: hierarchy, ``parent: int32[2n - 1]`` (only ``h.parent`` is read).
+    D: ``float[n, n]`` symmetric distances (diagonal ignored).
+    weights: ``int[n]`` vertex weights.
+    similarity: ``None`` (``1 / (1 + d)``) or an elementwise function of
+      ``d`` (static: pass the same function object to reuse the compile).
+    block_size: rows per block (static).
+  """
+  return _tree_objectives(h.parent, D, weights, similarity=similarity,
+                          block_size=block_size)
+
+
+# ---------------------------------------------------------------------------
 # Validating entry points.
 
 
@@ -351,9 +492,9 @@ def _int_weights(fn: str, weights, n: int):
   return w.astype(idt)
 
 
-def _validated(fn: str, h, M, arg: str, kind: str, weights):
+def _validated(fn: str, h, M, arg: str, kind: str, weights, validate: bool = True):
   """The checked ``(h, M, integer weights)`` of an objective's entry point."""
-  M = _checks.check_square_matrix(fn, arg, M, kind=kind)
+  M = _checks.check_square_matrix(fn, arg, M, kind=kind, validate=validate)
   n = M.shape[0]
   h = _hierarchy.check_hierarchy(fn, h)
   length = h.parent.shape[0]
@@ -364,7 +505,7 @@ def _validated(fn: str, h, M, arg: str, kind: str, weights):
   return h, M, _int_weights(fn, weights, n)
 
 
-def dasgupta_cost(h: Hierarchy, S, *, weights=None) -> jax.Array:
+def dasgupta_cost(h: Hierarchy, S, *, weights=None, validate: bool = True) -> jax.Array:
   """Dasgupta cost ``sum_{i<j} S[i, j] * w(leaves(T[i v j]))`` (minimise).
 
   Args:
@@ -373,6 +514,10 @@ def dasgupta_cost(h: Hierarchy, S, *, weights=None) -> jax.Array:
       diagonal is ignored.
     weights: optional ``int[n]`` vertex weights ``>= 1`` (fairlet sizes);
       ``None`` means all ones (``w(leaves) = |leaves|``).
+    validate: ``False`` skips the matrix's value checks (one pass over it)
+      for a matrix already checked (:func:`fairhc_jax.check_distances`);
+      shapes, the tree and the weights are still checked. Every objective
+      function here takes it.
 
   Returns:
     A scalar of ``S``'s float dtype (float32 by default). O(n^2) work.
@@ -380,11 +525,11 @@ def dasgupta_cost(h: Hierarchy, S, *, weights=None) -> jax.Array:
   Raises:
     ValueError / TypeError: on a malformed tree, matrix or weights.
   """
-  h, S, w = _validated("dasgupta_cost", h, S, "S", "similarity", weights)
+  h, S, w = _validated("dasgupta_cost", h, S, "S", "similarity", weights, validate)
   return dasgupta_cost_kernel(h, S, w)
 
 
-def moseley_wang_revenue(h: Hierarchy, S, *, weights=None) -> jax.Array:
+def moseley_wang_revenue(h: Hierarchy, S, *, weights=None, validate: bool = True) -> jax.Array:
   """Moseley-Wang revenue ``sum_{i<j} S[i,j] * (w(V) - w(leaves(T[i v j])))``.
 
   Args:
@@ -396,11 +541,11 @@ def moseley_wang_revenue(h: Hierarchy, S, *, weights=None) -> jax.Array:
   Returns:
     A scalar of ``S``'s float dtype; at most :func:`revenue_upper_bound`.
   """
-  h, S, w = _validated("moseley_wang_revenue", h, S, "S", "similarity", weights)
+  h, S, w = _validated("moseley_wang_revenue", h, S, "S", "similarity", weights, validate)
   return moseley_wang_revenue_kernel(h, S, w)
 
 
-def cohen_addad_value(h: Hierarchy, D, *, weights=None) -> jax.Array:
+def cohen_addad_value(h: Hierarchy, D, *, weights=None, validate: bool = True) -> jax.Array:
   """Cohen-Addad et al. value ``sum_{i<j} D[i, j] * w(leaves(T[i v j]))``.
 
   Args:
@@ -412,11 +557,11 @@ def cohen_addad_value(h: Hierarchy, D, *, weights=None) -> jax.Array:
   Returns:
     A scalar of ``D``'s float dtype; at most :func:`value_upper_bound`.
   """
-  h, D, w = _validated("cohen_addad_value", h, D, "D", "distance", weights)
+  h, D, w = _validated("cohen_addad_value", h, D, "D", "distance", weights, validate)
   return cohen_addad_value_kernel(h, D, w)
 
 
-def revenue_upper_bound(S, *, weights=None) -> jax.Array:
+def revenue_upper_bound(S, *, weights=None, validate: bool = True) -> jax.Array:
   """Upper bound on revenue: ``(w(V) - min_{u != v} w({u, v})) * s(V)``.
 
   Unweighted this is ``(n - 2) * s(V)`` (Moseley and Wang; weighted form from
@@ -428,12 +573,12 @@ def revenue_upper_bound(S, *, weights=None) -> jax.Array:
     weights: optional ``int[n]`` vertex weights ``>= 1``; ``None`` = ones.
   """
   fn = "revenue_upper_bound"
-  S = _checks.check_square_matrix(fn, "S", S, kind="similarity")
+  S = _checks.check_square_matrix(fn, "S", S, kind="similarity", validate=validate)
   w = _int_weights(fn, weights, S.shape[0])
   return revenue_upper_bound_kernel(S, w)
 
 
-def value_upper_bound(D, *, weights=None) -> jax.Array:
+def value_upper_bound(D, *, weights=None, validate: bool = True) -> jax.Array:
   """Upper bound on value: ``w(V) * d(V)`` with ``d(V) = sum_{i<j} D[i, j]``.
 
   Args:
@@ -441,6 +586,41 @@ def value_upper_bound(D, *, weights=None) -> jax.Array:
     weights: optional ``int[n]`` vertex weights ``>= 1``; ``None`` = ones.
   """
   fn = "value_upper_bound"
-  D = _checks.check_square_matrix(fn, "D", D, kind="distance")
+  D = _checks.check_square_matrix(fn, "D", D, kind="distance", validate=validate)
   w = _int_weights(fn, weights, D.shape[0])
   return value_upper_bound_kernel(D, w)
+
+
+def tree_objectives(h: Hierarchy, D, *, weights=None,
+                    similarity: Optional[Callable] = None,
+                    validate: bool = True) -> TreeObjectives:
+  """Cost, revenue, value and both upper bounds of a tree, in one pass over ``D``.
+
+  The similarity ``s = similarity(d)`` (default ``1 / (1 + d)``, the
+  papers') is computed on the fly inside the pass, block by block: no
+  ``n x n`` similarity matrix is ever allocated. Equal (to rounding) to
+  ``dasgupta_cost(h, S)``, ``moseley_wang_revenue(h, S)``,
+  ``cohen_addad_value(h, D)``, ``revenue_upper_bound(S)`` and
+  ``value_upper_bound(D)`` with ``S = similarity(D)`` off the diagonal.
+
+  Args:
+    h: a valid hierarchy over ``n`` leaves (binary or not).
+    D: ``float[n, n]`` symmetric, non-negative, finite distances; the
+      diagonal is ignored.
+    weights: optional ``int[n]`` vertex weights ``>= 1``; ``None`` = ones.
+    similarity: ``None`` or an elementwise ``jnp`` function of the distances
+      giving non-negative finite similarities (e.g.
+      ``lambda d: jnp.exp(-d)``). It is a static argument of the compiled
+      pass: reuse one function object to reuse the compile.
+    validate: ``False`` skips the value checks of ``D`` (see
+      :func:`dasgupta_cost`).
+
+  Returns:
+    :class:`TreeObjectives` of scalars in ``D``'s float dtype.
+  """
+  fn = "tree_objectives"
+  if similarity is not None and not callable(similarity):
+    _checks.fail(fn, "similarity", "be None or an elementwise function of the distances",
+                 repr(similarity), TypeError)
+  h, D, w = _validated(fn, h, D, "D", "distance", weights, validate)
+  return tree_objectives_kernel(h, D, w, similarity=similarity)

@@ -30,17 +30,67 @@ def test_rejects_bad_entries(value, match):
     _checks.check_square_matrix("f", "D", d)
 
 
-@pytest.mark.parametrize("full_max_n", [8192, 4])  # entrywise and row-sum paths
-def test_rejects_asymmetry(monkeypatch, full_max_n):
-  monkeypatch.setattr(_checks, "FULL_SYMMETRY_CHECK_MAX_N", full_max_n)
-  d = _distances(30)
+@pytest.mark.parametrize("n", [30, 301])  # 301: slabs of 217 rows, the last one overlapping
+def test_rejects_asymmetry(n):
+  d = _distances(n)
   d[3, 7] += 0.5 * d.max()
-  with pytest.raises(ValueError, match="f: D must be symmetric"):
+  with pytest.raises(ValueError, match=r"f: D must be symmetric \(a distance matrix\), "
+                     r"got max \|D\[i, j\] - D\[j, i\]\| = "):
     _checks.check_square_matrix("f", "D", d)
+  # One ulp in the last row (inside the overlap of the last slab) is not
+  # bitwise symmetric: the entrywise pass runs and accepts it (rounding level).
+  e = _distances(n)
+  e[n - 1, 0] = np.nextafter(e[n - 1, 0], np.float32(np.inf))
+  assert not bool(_checks._one_pass(e, _checks._hash_weights(n, np.uint32),
+                                    _checks._slab_rows(n))[0])
+  _checks.check_square_matrix("f", "D", e)
   # Rounding-level asymmetry (a transposed float32 product) is accepted.
-  e = _distances(30)
+  e = _distances(n)
   e = e + np.float32(1e-7) * e.max() * np.triu(np.ones_like(e), 1)
   _checks.check_square_matrix("f", "D", e)
+
+
+def _oracle_max_asymmetry(d):
+  return float(np.abs(d.astype(np.float64) - d.T.astype(np.float64)).max())
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 257, 600])
+def test_exact_asymmetry_pass_matches_numpy(n):
+  rng = np.random.default_rng(n)
+  d = rng.random((n, n)).astype(np.float32)
+  got = float(_checks._max_asymmetry(d))
+  assert got == pytest.approx(_oracle_max_asymmetry(d), rel=1e-6)
+
+
+def test_bitwise_hash_sees_one_flipped_bit_anywhere():
+  n = 97
+  d = _distances(n)
+  r = _checks._hash_weights(n, np.uint32)
+  rows = _checks._slab_rows(n)
+  assert bool(_checks._one_pass(d, r, rows)[0])
+  rng = np.random.default_rng(1)
+  for i, j in rng.integers(0, n, size=(20, 2)):
+    if i == j:
+      continue
+    e = d.copy()
+    e[i, j] = np.nextafter(e[i, j], np.float32(0))
+    assert not bool(_checks._one_pass(e, r, rows)[0]), (i, j)
+
+
+def test_signed_zero_is_symmetric_within_tolerance():
+  d = _distances(6)
+  d[0, 1] = d[1, 0] = 0.0
+  d[0, 1] = -0.0  # bitwise different from +0.0, numerically equal
+  _checks.check_square_matrix("f", "D", d)
+
+
+def test_validate_false_skips_value_checks_but_not_shapes():
+  d = _distances(8)
+  d[0, 1] = np.nan
+  out = _checks.check_square_matrix("f", "D", d, validate=False)
+  assert np.isnan(np.asarray(out)[0, 1])
+  with pytest.raises(ValueError, match=r"f: D must be a square distance matrix"):
+    _checks.check_square_matrix("f", "D", np.zeros((2, 3)), validate=False)
 
 
 def test_rejects_nonzero_diagonal_and_shapes():
@@ -58,3 +108,27 @@ def test_float64_tolerance_is_tight():
     d[0, 1] += 1e-9 * d.max()
     with pytest.raises(ValueError, match="must be symmetric"):
       _checks.check_square_matrix("f", "D", d)
+
+
+def test_float64_hash_and_rejections():
+  with jax.enable_x64(True):
+    d = _distances(40).astype(np.float64)
+    _checks.check_square_matrix("f", "D", d, zero_diagonal=True)
+    e = d.copy()
+    e[5, 6] = np.nextafter(e[5, 6], 0)  # one ulp: within 1e-12 relative
+    _checks.check_square_matrix("f", "D", e)
+    e[7, 0] = -2.0
+    with pytest.raises(ValueError, match=r"f: D must be non-negative .* minimum entry -2"):
+      _checks.check_square_matrix("f", "D", e)
+    d[1, 1] = 1e-3
+    with pytest.raises(ValueError, match=r"f: D must have a zero diagonal, got max \|diagonal\| = 0.001"):
+      _checks.check_square_matrix("f", "D", d, zero_diagonal=True)
+
+
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_in_last_overlapping_slab_found(value):
+  n = 301
+  d = _distances(n)
+  d[n - 1, 4] = value
+  with pytest.raises(ValueError, match=rf"f: D must be finite .* at \[{n - 1}, 4\]"):
+    _checks.check_square_matrix("f", "D", d)

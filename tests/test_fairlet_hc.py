@@ -482,3 +482,48 @@ def test_portable_sums_equal_the_cpu_sums_bitwise(monkeypatch):
   monkeypatch.setattr(fhc, "PORTABLE_SUMS_ON_CPU", True)
   b = once()
   assert a == b
+
+
+def _lca_sizes(parent, n):
+  """|leaves(lca(i, j))| for all pairs, by walking up (NumPy oracle)."""
+  parent = np.asarray(parent)
+  size = np.zeros(len(parent))
+  anc = []
+  for i in range(n):
+    u, path = i, []
+    while u >= 0:
+      size[u] += 1
+      path.append(u)
+      u = parent[u]
+    anc.append(path)
+  out = np.zeros((n, n))
+  for i in range(n):
+    on = set(anc[i])
+    for j in range(n):
+      out[i, j] = size[next(u for u in anc[j] if u in on)]
+  return out
+
+
+def test_result_objectives_one_pass_match_the_definitions():
+  X, colors = instance(1, 40, 12)
+  r = fhc.fair_hierarchical_clustering(jax.random.key(0), X, colors, balance=(1, 3))
+  o = r.objectives()
+  D = euclid(X)
+  S = 1 / (1 + D)
+  L = _lca_sizes(r.hierarchy.parent, 40)
+  iu = np.triu_indices(40, 1)
+  np.testing.assert_allclose(float(o.value), np.sum(D[iu] * L[iu]), rtol=1e-5)
+  np.testing.assert_allclose(float(o.cost), np.sum(S[iu] * L[iu]), rtol=1e-5)
+  np.testing.assert_allclose(float(o.revenue), np.sum(S[iu] * (40 - L[iu])), rtol=1e-5)
+  np.testing.assert_allclose(float(o.value_upper_bound), 40 * np.sum(D[iu]), rtol=1e-5)
+  np.testing.assert_allclose(float(o.revenue_upper_bound), 38 * np.sum(S[iu]), rtol=1e-5)
+
+
+def test_pipeline_memory_guard_names_the_fairlet_table(monkeypatch):
+  from fairhc_jax import memory
+  X, colors = instance(1, 40, 12)
+  monkeypatch.setattr(memory, "free_bytes", lambda device=None: 1000)
+  with pytest.raises(MemoryError, match=r"fair_hierarchical_clustering: n = 40 points need "
+                     r"0.00 GB for the distance matrix, the 12 x 40 fairlet table"):
+    fhc.fair_hierarchical_clustering(jax.random.key(0), X, colors, balance=(1, 3))
+  assert fhc.pipeline_bytes(40, 12, np.float32) == 4 * (40 * 40 + 2 * 12 * 40 + 2 * 144)

@@ -530,3 +530,84 @@ def test_heights_present_or_none_compile_once():
   # Two kernels of one jitted function: cost/value share one, revenue the other.
   assert obj._lca_weight_sum._cache_size() == 2
   assert obj._leaf_order_gaps._cache_size() == 1
+
+
+# ---------------------------------------------------------------------------
+# tree_objectives: all five from D in one pass.
+
+
+def _bounds_oracle(d, s, w):
+  """Literal upper bounds: (w(V) - two smallest weights) * s(V), w(V) * d(V)."""
+  n = d.shape[0]
+  iu = np.triu_indices(n, 1)
+  sv, dv = float(np.sum(s[iu])), float(np.sum(d[iu]))
+  ws = np.sort(np.asarray(w, np.float64))
+  rfac = float(ws.sum() - ws[:2].sum()) if n >= 2 else 0.0
+  return rfac * sv, float(ws.sum()) * dv
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 37])
+def test_tree_objectives_matches_literal_oracles(n):
+  rng = np.random.default_rng(300 + n)
+  x, trees = tree_cases(n, rng)
+  d, s = dist_sim(x)  # float64 oracle inputs; s = 1 / (1 + d), zero diagonal
+  w = rng.integers(1, 6, size=n)
+  d32 = d.astype(np.float32)
+  for tname, h in trees.items():
+    parent = np.asarray(h.parent)
+    for weights in (None, w):
+      wo = np.ones(n) if weights is None else weights
+      got = obj.tree_objectives(h, d32, weights=weights)
+      rub, vub = _bounds_oracle(d, s, wo)
+      want = {"cost": literal_lca_sum(parent, s, wo),
+              "revenue": literal_lca_sum(parent, s, wo, complement=True),
+              "value": literal_lca_sum(parent, d, wo),
+              "revenue_upper_bound": rub, "value_upper_bound": vub}
+      for field, v in want.items():
+        g = getattr(got, field)
+        assert g.dtype == jnp.float32
+        assert rel_err(g, v) <= 3e-5 or abs(float(g) - v) <= 1e-5, (tname, field, float(g), v)
+
+
+def _neg_exp(d):
+  return jnp.exp(-d)
+
+
+def test_tree_objectives_float64_custom_similarity_and_blocks():
+  n = 37
+  rng = np.random.default_rng(8)
+  x, trees = tree_cases(n, rng)
+  d, _ = dist_sim(x)
+  s = np.exp(-d)
+  np.fill_diagonal(s, 0.0)
+  w = rng.integers(1, 4, size=n)
+  with jax.enable_x64(True):
+    for tname, h in trees.items():
+      parent = np.asarray(h.parent)
+      for bs in (1, 5, 64):
+        got = obj.tree_objectives_kernel(h, jnp.asarray(d), jnp.asarray(w),
+                                         similarity=_neg_exp, block_size=bs)
+        assert got.cost.dtype == jnp.float64
+        rub, vub = _bounds_oracle(d, s, w)
+        assert rel_err(got.cost, literal_lca_sum(parent, s, w)) <= 1e-12
+        assert rel_err(got.revenue, literal_lca_sum(parent, s, w, complement=True)) <= 1e-12
+        assert rel_err(got.value, literal_lca_sum(parent, d, w)) <= 1e-12
+        assert rel_err(got.revenue_upper_bound, rub) <= 1e-12
+        assert rel_err(got.value_upper_bound, vub) <= 1e-12, tname
+
+
+def test_tree_objectives_rejects_and_validate_false():
+  h = _h3()
+  with pytest.raises(TypeError, match="tree_objectives: similarity must be None or an elementwise"):
+    obj.tree_objectives(h, S3, similarity=3)
+  bad = S3.copy()
+  bad[0, 1] = 5
+  with pytest.raises(ValueError, match="tree_objectives: D must be symmetric"):
+    obj.tree_objectives(h, bad)
+  with pytest.raises(ValueError, match="tree_objectives: h must have capacity"):
+    obj.tree_objectives(h, S3[:2, :2], validate=False)
+  # validate=False: same numbers for a valid matrix, no value checks.
+  a = obj.tree_objectives(h, S3)
+  b = obj.tree_objectives(h, S3, validate=False)
+  assert float(a.value) == float(b.value) and float(a.cost) == float(b.cost)
+  assert float(obj.dasgupta_cost(h, S3, validate=False)) == float(obj.dasgupta_cost(h, S3))

@@ -42,6 +42,8 @@ from fairhc_jax.fairlets import (SCHEDULES, Decomposition, check_eps, distance_t
                                  fairlet_members, local_search, sum_over_members)
 from fairhc_jax.fairness import ClusterScope
 from fairhc_jax.hierarchy import NO_PARENT, UNUSED, Hierarchy
+from fairhc_jax import memory as _memory
+from fairhc_jax.objectives import TreeObjectives, tree_objectives_kernel
 
 METRICS = ("euclidean", "precomputed")
 
@@ -177,7 +179,7 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
 
 
 def fairlet_tree(D: Any, decomposition: Decomposition, *,
-                 inner: str = "linkage") -> Hierarchy:
+                 inner: str = "linkage", validate: bool = True) -> Hierarchy:
   """The fair tree on a fairlet decomposition.
 
   Average linkage inside every fairlet (all fairlets at once: each fairlet's
@@ -247,13 +249,14 @@ def fairlet_tree(D: Any, decomposition: Decomposition, *,
     decomposition: a :class:`~fairhc_jax.fairlets.Decomposition` of the
       ``n`` points.
     inner: ``"linkage"`` (default) or ``"flat"``.
+    validate: ``False`` skips the value checks of ``D`` (already checked).
 
   Returns:
     A :class:`Hierarchy` with heights.
   """
   fn = "fairlet_tree"
   _checks.check_choice(fn, "inner", inner, INNER)
-  D = _checks.check_square_matrix(fn, "D", D, zero_diagonal=True)
+  D = _checks.check_square_matrix(fn, "D", D, zero_diagonal=True, validate=validate)
   if not isinstance(decomposition, Decomposition):
     _checks.fail(fn, "decomposition", "be a Decomposition",
                  type(decomposition).__name__, TypeError)
@@ -330,9 +333,34 @@ class FairHCResult(NamedTuple):
   scope: ClusterScope
   constraint: Any
 
+  def objectives(self, similarity=None) -> TreeObjectives:
+    """Cost, revenue, value and both bounds of the fair tree, one pass over ``distances``.
+
+    :func:`fairhc_jax.objectives.tree_objectives` on the pipeline's own
+    (already checked) matrix: no re-validation, no similarity matrix.
+
+    Args:
+      similarity: ``None`` (``1 / (1 + d)``) or an elementwise function.
+    """
+    n = self.distances.shape[0]
+    return tree_objectives_kernel(self.hierarchy, self.distances,
+                                  jnp.ones(n, jnp.result_type(int)), similarity=similarity)
+
 
 def _ready(x):
   return jax.block_until_ready(x)
+
+
+def pipeline_bytes(n: int, k: int, dtype, *, precomputed: bool = False) -> int:
+  """Bytes of the pipeline's large buffers for ``n`` points and ``k`` fairlets.
+
+  The ``n x n`` distances (not counted when precomputed: they exist
+  already), the ``k x n`` fairlet table and the transposed copy the full
+  swap step reads, and the ``k x k`` fairlet distances and their means.
+  """
+  item = np.dtype(dtype).itemsize
+  d = 0 if precomputed else n * n * item
+  return int(d + 2 * k * n * item + 2 * k * k * item)
 
 
 def fair_hierarchical_clustering(
@@ -424,6 +452,11 @@ def fair_hierarchical_clustering(
     dec = _fl._capped_decomposition(fn, k_dec, c, params)
   _ready(dec.fairlet_of)
   t_dec = time.perf_counter() - t0
+  # Before any O(n^2) buffer: the decomposition (O(n)) gives k exactly.
+  _memory.check_memory(fn, n, pipeline_bytes(n, dec.num_fairlets, x.dtype,
+                                             precomputed=metric == "precomputed"),
+                       what=f"the distance matrix, the {dec.num_fairlets} x {n} fairlet "
+                       "table and its transpose and the fairlet-to-fairlet distances")
 
   t0 = time.perf_counter()
   if metric == "precomputed":

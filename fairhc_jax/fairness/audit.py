@@ -27,6 +27,7 @@ from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec as P
 import numpy as np
 
 from fairhc_jax import _checks
@@ -86,25 +87,71 @@ def wilson_interval(num_fair, num_samples, z=Z95):
 
 
 @functools.partial(jax.jit, static_argnames=("num_chunks", "chunk", "num_colors",
-                                             "data_shares", "leaf_rule"))
+                                             "data_shares", "leaf_rule", "shard"))
 def _probability_batch(key, parent, ranges, logits, lo_table, hi_table, num, den,
                        min_size, blocks, num_samples, *, num_chunks, chunk, num_colors,
-                       data_shares, leaf_rule):
-  """Fair samples among ``num_samples`` (traced) drawn in ``num_chunks`` chunks."""
+                       data_shares, leaf_rule, shard=None):
+  """Fair samples among ``num_samples`` (traced) drawn in ``num_chunks`` chunks.
+
+  Chunk ``i`` is drawn with ``split(key, num_chunks)[i]`` whatever the
+  devices, so a sharded run (``shard = (mesh, axis)``: the chunks split
+  over the axis, padded to a multiple of its size with masked chunks, the
+  integer counts summed with ``psum``) returns the one-device count.
+  """
   n = logits.shape[0]
-  tree, lo_node, hi_node, mixed, checked = _checks_mod.check_setup(
-      parent, ranges, lo_table, hi_table, min_size, blocks, leaf_rule)
   keys = jax.random.split(key, num_chunks)
+  size = 1 if shard is None else _counts.axis_size(*shard)
+  total = -(-num_chunks // size) * size
+  if total != num_chunks:
+    keys = jnp.concatenate([keys, jnp.broadcast_to(keys[:1], (total - num_chunks,)
+                                                   + keys.shape[1:])])
+  index = jnp.arange(total)
 
-  def one_chunk(args):
-    i, k = args
-    cols = jax.random.categorical(k, logits, axis=-1, shape=(chunk, n)).astype(jnp.int32)
-    fair = _checks_mod.check_chunk(tree, cols, lo_node, hi_node, mixed, checked, num, den,
-                                   num_colors=num_colors, data_shares=data_shares)[0]
-    valid = i * chunk + jnp.arange(chunk) < num_samples
-    return jnp.sum(fair & valid).astype(jnp.int32)
+  def count(parent, ranges, logits, lo_table, hi_table, num, den, min_size, blocks,
+            num_samples, index, keys):
+    tree, lo_node, hi_node, mixed, checked = _checks_mod.check_setup(
+        parent, ranges, lo_table, hi_table, min_size, blocks, leaf_rule)
 
-  return jnp.sum(jax.lax.map(one_chunk, (jnp.arange(num_chunks), keys)))
+    def one_chunk(args):
+      i, k = args
+      cols = jax.random.categorical(k, logits, axis=-1, shape=(chunk, n)).astype(jnp.int32)
+      fair = _checks_mod.check_chunk(tree, cols, lo_node, hi_node, mixed, checked, num,
+                                     den, num_colors=num_colors,
+                                     data_shares=data_shares)[0]
+      valid = i * chunk + jnp.arange(chunk) < num_samples
+      return jnp.sum(fair & valid).astype(jnp.int32)
+
+    local = jnp.sum(jax.lax.map(one_chunk, (index, keys)))
+    return local if shard is None else jax.lax.psum(local, shard[1])
+
+  args = (parent, ranges, logits, lo_table, hi_table, num, den, min_size, blocks,
+          num_samples, index, keys)
+  if shard is None:
+    return count(*args)
+  mesh, axis = shard
+  per = total // size
+
+  def local(*a):
+    # The chunk indices and keys are tiny and replicated; each device takes
+    # its own slice (no resharding, under Auto or Explicit mesh axes).
+    start = jax.lax.axis_index(axis) * per
+    index = jax.lax.dynamic_slice_in_dim(a[-2], start, per)
+    keys = jax.lax.dynamic_slice_in_dim(a[-1], start, per)
+    return count(*a[:-2], index, keys)
+
+  return jax.shard_map(local, mesh=mesh, in_specs=(P(),) * 12,
+                       out_specs=P(), check_vma=False)(*args)
+
+
+def _probability_shard(fn, sharding):
+  """``(mesh, axis)`` of ``fairness_probability``'s ``sharding`` (or ``None``)."""
+  if sharding is None:
+    return None
+  spec = tuple(getattr(sharding, "spec", ()))
+  if not isinstance(sharding, NamedSharding) or not spec or spec[0] is None:
+    _checks.fail(fn, "sharding", "be None or a NamedSharding(mesh, P(axis)) naming the "
+                 "mesh axis the samples are split over", repr(sharding), TypeError)
+  return sharding.mesh, spec[0]
 
 
 def observed_shares(colors, num_colors: Optional[int] = None) -> jax.Array:
@@ -164,7 +211,7 @@ def _check_probs(fn, probs, n):
 def fairness_probability(h, probs=None, constraint: Optional[Constraint] = None, *args,
                          key=None, num_samples: Optional[int] = None, scope=None,
                          leaf_children_rule: bool = False,
-                         chunk: int = _counts.CHUNK) -> FairnessProbability:
+                         chunk: int = _counts.CHUNK, sharding=None) -> FairnessProbability:
   """Probability that ``h`` is fair when point ``i`` has colour ``g`` w.p. ``probs[i, g]``.
 
   Stochastic fairness (Knittel et al. 2023, Def. 2.4): colours are drawn
@@ -198,6 +245,11 @@ def fairness_probability(h, probs=None, constraint: Optional[Constraint] = None,
       :class:`ClusterScope`.
     leaf_children_rule: also apply the Knittel leaf-children rule.
     chunk: colourings evaluated per vectorised step.
+    sharding: optional ``NamedSharding(mesh, P(axis))``: the chunks of
+      samples are drawn and checked on the devices of the mesh axis (each
+      device its share, no colouring leaves its device; the fair counts
+      are summed across devices). Chunk ``i`` uses the same key on any
+      device count, so the estimate equals the one-device estimate.
 
   Returns:
     A :class:`FairnessProbability` with the estimate, its standard error
@@ -245,7 +297,8 @@ def fairness_probability(h, probs=None, constraint: Optional[Constraint] = None,
       key, h.parent, _counts.tree_ranges(h), jnp.log(p), pl.lo_table, pl.hi_table,
       jnp.uint32(pl.num), jnp.uint32(pl.den), jnp.int32(s.min_size), s.blocks,
       jnp.int32(num_samples), num_chunks=-(-num_samples // chunk), chunk=chunk,
-      num_colors=c, data_shares=pl.data_shares, leaf_rule=leaf_rule)
+      num_colors=c, data_shares=pl.data_shares, leaf_rule=leaf_rule,
+      shard=_probability_shard(fn, sharding))
   dtype = _checks.float_dtype()
   est = fair.astype(dtype) / jnp.asarray(num_samples, dtype)
   stderr = jnp.sqrt(est * (1 - est) / num_samples)

@@ -94,18 +94,24 @@ def check_setup(parent, ranges, lo_table, hi_table, min_size, blocks, leaf_rule)
 
 
 @functools.partial(jax.jit,
-                   static_argnames=("num_colors", "data_shares", "leaf_rule", "details"))
+                   static_argnames=("num_colors", "data_shares", "leaf_rule", "details",
+                                    "shard"))
 def _check_batch(parent, ranges, colors, lo_table, hi_table, num, den, min_size, blocks,
-                 *, num_colors, data_shares, leaf_rule, details=True):
-  tree, lo_node, hi_node, mixed, checked = check_setup(
-      parent, ranges, lo_table, hi_table, min_size, blocks, leaf_rule)
-  chunk_fn = functools.partial(check_chunk, tree, lo_node=lo_node, hi_node=hi_node,
-                               mixed=mixed, checked=checked, num=num, den=den,
-                               num_colors=num_colors, data_shares=data_shares)
-  if not details:  # verdicts only: no per-node output buffers to fill
-    return _counts.map_chunks(lambda cols: chunk_fn(cols)[0], colors)
-  is_fair, violating, status = _counts.map_chunks(chunk_fn, colors)
-  return is_fair, violating, status, mixed, checked
+                 *, num_colors, data_shares, leaf_rule, details=True, shard=None):
+  def local(parent, ranges, lo_table, hi_table, num, den, min_size, blocks, colors):
+    tree, lo_node, hi_node, mixed, checked = check_setup(
+        parent, ranges, lo_table, hi_table, min_size, blocks, leaf_rule)
+    chunk_fn = functools.partial(check_chunk, tree, lo_node=lo_node, hi_node=hi_node,
+                                 mixed=mixed, checked=checked, num=num, den=den,
+                                 num_colors=num_colors, data_shares=data_shares)
+    if not details:  # verdicts only: no per-node output buffers to fill
+      return _counts.map_chunks(lambda cols: chunk_fn(cols)[0], colors)
+    is_fair, violating, status = _counts.map_chunks(chunk_fn, colors)
+    return is_fair, violating, status, mixed, checked
+
+  out_batched = True if not details else (True, True, True, False, False)
+  return _counts.sharded_over_batch(local, shard, 8, out_batched)(
+      parent, ranges, lo_table, hi_table, num, den, min_size, blocks, colors)
 
 
 class Prepared(NamedTuple):
@@ -138,7 +144,8 @@ def run_check(prep: Prepared, details: bool):
                       p.lo_table, p.hi_table, jnp.uint32(p.num), jnp.uint32(p.den),
                       jnp.int32(prep.scope.min_size), prep.scope.blocks,
                       num_colors=prep.c, data_shares=p.data_shares,
-                      leaf_rule=prep.leaf_rule, details=details)
+                      leaf_rule=prep.leaf_rule, details=details,
+                      shard=_counts.batch_sharding(prep.colors) if prep.batched else None)
 
 
 def is_fair_kernel(h, colors, plan_, *, num_colors: int, min_size=2, blocks=None,
@@ -178,7 +185,11 @@ _SHARED_ARGS = """
       ``constraint`` is omitted.
     colors: ``int[n]`` or a batch ``int[B, n]`` (checked in one vectorised
       call), values in ``[0, c)`` (recode raw labels with
-      ``np.unique(groups, return_inverse=True)[1]``).
+      ``np.unique(groups, return_inverse=True)[1]``). A batch split over a
+      mesh axis (``jax.device_put(colors, NamedSharding(mesh, P(axis)))``,
+      ``B`` a multiple of the axis size) is checked on the devices holding
+      it; per-colouring outputs stay split the same way along ``B`` and the
+      tree-only ones (``mixed``, ``checked``) are replicated.
     constraint: a :class:`BoundedRepresentation`, :class:`RepresentationBounds`,
       :class:`Balance` or :class:`Proportional`.
     scope: which clusters count: ``None`` (every internal node), an int

@@ -34,6 +34,7 @@ from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import NamedSharding, PartitionSpec as P
 
 from fairhc_jax import hierarchy as _hier
 from fairhc_jax.fairness import _inputs
@@ -162,14 +163,63 @@ def map_chunks(fn, colors, chunk: int = CHUNK):
       lambda x: x.reshape((num * size,) + x.shape[2:])[:total], out)
 
 
-@functools.partial(jax.jit, static_argnames=("num_colors", "sequential"))
-def _counts_batch(parent, ranges, colors, num_colors, sequential=None):
-  tree = tree_views(parent, ranges)
+def batch_sharding(colors):
+  """``(mesh, axis)`` when ``colors: int[B, n]`` is split over a mesh axis along ``B``.
+
+  A batch placed with ``jax.device_put(colors, NamedSharding(mesh, P(axis)))``
+  (or ``P(axis, None)``) on several devices; ``None`` otherwise (one device,
+  a replicated batch, or a tracer).
+  """
+  sh = getattr(colors, "sharding", None)
+  if not isinstance(sh, NamedSharding) or len(sh.device_set) < 2:
+    return None
+  spec = tuple(sh.spec)
+  if not spec or spec[0] is None:
+    return None
+  return sh.mesh, spec[0]
+
+
+def axis_size(mesh, axis) -> int:
+  names = axis if isinstance(axis, tuple) else (axis,)
+  size = 1
+  for a in names:
+    size *= mesh.shape[a]
+  return size
+
+
+def sharded_over_batch(local, shard, num_replicated: int, out_batched):
+  """``local`` run per device on its slice of the batch (``jax.shard_map``).
+
+  Args:
+    local: ``f(*replicated, colors)`` on one device's colourings.
+    shard: ``(mesh, axis)`` from :func:`batch_sharding`, or ``None`` (then
+      ``local`` itself).
+    num_replicated: the number of leading (tree-only) arguments, replicated.
+    out_batched: a pytree of bools matching ``local``'s outputs: ``True`` for
+      outputs with a leading batch axis (kept sharded over ``axis``),
+      ``False`` for tree-only outputs (replicated).
+  """
+  if shard is None:
+    return local
+  mesh, axis = shard
+  out_specs = jax.tree_util.tree_map(lambda b: P(axis) if b else P(), out_batched)
+  return jax.shard_map(local, mesh=mesh,
+                       in_specs=(P(),) * num_replicated + (P(axis, None),),
+                       out_specs=out_specs, check_vma=False)
+
+
+@functools.partial(jax.jit, static_argnames=("num_colors", "sequential", "shard"))
+def _counts_batch(parent, ranges, colors, num_colors, sequential=None, shard=None):
   prefix = {None: prefix_sum, True: prefix_sum_sequential,
             False: prefix_sum_parallel}[sequential]
-  return map_chunks(
-      lambda cols: jnp.transpose(counts_lanes(tree, cols, num_colors, prefix), (2, 0, 1)),
-      colors)
+
+  def local(parent, ranges, colors):
+    tree = tree_views(parent, ranges)
+    return map_chunks(
+        lambda cols: jnp.transpose(counts_lanes(tree, cols, num_colors, prefix), (2, 0, 1)),
+        colors)
+
+  return sharded_over_batch(local, shard, 2, True)(parent, ranges, colors)
 
 
 def color_counts_kernel(h: Hierarchy, colors: jax.Array, num_colors: int) -> jax.Array:
@@ -203,10 +253,14 @@ def color_counts(h, colors, num_colors: Optional[int] = None) -> jax.Array:
   Returns:
     ``int32[m, c]`` (or ``int32[B, m, c]``): ``counts[u, g]`` is the number of
     leaves of colour ``g`` under node ``u``; unused slots hold zeros. O(n c)
-    per colouring after one O(m log m) pass over the tree.
+    per colouring after one O(m log m) pass over the tree. A batch split
+    over a mesh axis (``NamedSharding(mesh, P(axis))``, ``B`` a multiple of
+    the axis size) is counted where it lies, and the result is split the
+    same way along ``B`` (no gather).
   """
   fn = "color_counts"
   h = _inputs.tree_of(h)
   h, colors, batched, c = _inputs.prepare(fn, h, colors, num_colors)
-  counts = _counts_batch(h.parent, tree_ranges(h), colors, num_colors=c)
+  counts = _counts_batch(h.parent, tree_ranges(h), colors, num_colors=c,
+                         shard=batch_sharding(colors) if batched else None)
   return counts if batched else counts[0]
