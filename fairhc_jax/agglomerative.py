@@ -91,6 +91,7 @@ import numpy as np
 
 from fairhc_jax import _checks
 from fairhc_jax import distances as _distances
+from fairhc_jax import memory as _memory
 from fairhc_jax.hierarchy import NO_PARENT, Hierarchy
 
 METHODS = ("average", "single", "complete", "weighted", "ward")
@@ -693,6 +694,10 @@ def linkage(D, method: str = "average", *, weights=None,
   _check_algorithm(fn, algorithm, return_stats)
   d = _checks.check_square_matrix(fn, "D", D)
   n = d.shape[0]
+  # The kernels' working set beside D: measured 1.3-1.5 matrices at n = 16,000
+  # on XLA:CPU (benchmarks/results/rnn_linkage_memory.txt); guard for 2.
+  _memory.check_memory(fn, n, _memory.square_bytes(n, d.dtype, count=2),
+                       what=f"the linkage's working copies of the {n} x {n} matrix")
   size = _check_weights(fn, weights, n, d.dtype)
   if method == "ward":
     _check_ward_euclidean(fn, d)

@@ -68,3 +68,12 @@ def test_device_statistics_are_used_when_reported():
   with pytest.raises(MemoryError, match=r"free on gpu:0"):
     memory.check_memory("f", 5, 541, devices=[Dev()])
   memory.check_memory("f", 5, 539, devices=[Dev()])
+
+
+def test_linkage_is_guarded_before_its_kernel(monkeypatch):
+  # Free memory below two 60 x 60 float32 matrices: linkage refuses, naming it.
+  from fairhc_jax.agglomerative import linkage
+  monkeypatch.setattr(memory, "free_bytes", lambda device=None: 20_000)
+  D = np.ones((60, 60), np.float32) - np.eye(60, dtype=np.float32)
+  with pytest.raises(MemoryError, match=r"^linkage: n = 60 points need 0.00 GB for the linkage's working copies"):
+    linkage(D)
