@@ -236,8 +236,10 @@ def color_counts_kernel(h: Hierarchy, colors: jax.Array, num_colors: int) -> jax
   """
   parent = h.parent
   r = tree_ranges(h)
+  # shard=None spelled out as in color_counts: jit keys an omitted static
+  # keyword and an explicit default differently (one compile, not two).
   return _counts_batch(parent, r, jnp.asarray(colors, jnp.int32)[None],
-                       num_colors=num_colors)[0]
+                       num_colors=num_colors, shard=None)[0]
 
 
 def color_counts(h, colors, num_colors: Optional[int] = None) -> jax.Array:
