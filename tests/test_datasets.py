@@ -518,6 +518,7 @@ def test_subsample_census_1600(uci_dir):
 # Synthetic blobs.
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_blobs_shapes_counts_and_determinism():
   key = jax.random.key(0)
   d = datasets.synthetic_blobs(key, 101, 3, proportions=[1, 2, 3.5], dim=4)

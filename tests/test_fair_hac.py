@@ -55,6 +55,7 @@ def test_matches_literal_transcription(method, rule):
   assert departs >= 2   # the cases exercise the fair rule, not vanilla HAC
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_literal_long_chains_and_many_groups():
   """Large slack (long replacement chains), 1-5 groups, n = 24."""
   rng = np.random.default_rng(7)

@@ -131,6 +131,7 @@ def test_fairlet_tree_equals_numpy_transcription(bal, n, minority):
       np.testing.assert_allclose(got[c], hgt, rtol=1e-10)
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_fairlet_tree_singletons_and_one_fairlet():
   with jax.enable_x64(True):
     X, _ = instance(0, 5, 0)
@@ -192,6 +193,7 @@ def test_pipeline_two_colours_fair_and_complete(schedule, inner):
 
 
 @pytest.mark.parametrize("inner", ["linkage", "flat"])
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_pipeline_multi_colour_cap(inner):
   rng = np.random.default_rng(3)
   X = rng.normal(size=(40, 2))
@@ -281,6 +283,7 @@ def test_pipeline_bad_input(X, colors, kwargs, match):
 
 
 @pytest.mark.realdata
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_census_sample_fair(uci_dir):
   from fairhc_jax import datasets
   data = datasets.load_census(color="gender", data_dir=uci_dir, download=False)
@@ -319,6 +322,7 @@ def fair_in_scope(parent, colors, scope, **target):
 
 
 @pytest.mark.parametrize("inner", ["linkage", "flat"])
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_result_carries_constraint_and_a_scope_that_passes(inner):
   X, colors = instance(21, 60, 16)
   r = fhc.fair_hierarchical_clustering(jax.random.key(3), X, colors,
@@ -393,6 +397,7 @@ def test_pipeline_key_is_checked():
     fhc.fair_hierarchical_clustering(3, np.zeros((4, 2)), [0, 1, 0, 1], balance=(1, 1))
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_tree_kernel_calls_the_linkage_kernel_and_vmaps(monkeypatch):
   """Inside jit/vmap the tree uses ``linkage_kernel``, never the public
   ``linkage`` (whose value checks would be skipped on tracers)."""
@@ -421,6 +426,7 @@ def test_tree_kernel_calls_the_linkage_kernel_and_vmaps(monkeypatch):
 
 
 @pytest.mark.parametrize("schedule,inner", [("fast", "linkage"), ("random", "flat")])
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_same_key_same_tree_bitwise(schedule, inner):
   X, colors = instance(24, 64, 22)
   key = jax.random.key(11)
@@ -455,6 +461,7 @@ def test_flat_heights_are_mean_pairwise_distances():
                                    np.mean([D[a, b] for a, b in pairs]), rtol=1e-12)
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_pipeline_compiles_each_kernel_once_per_shape():
   """Caches cleared first, so a second compile cannot hide behind an earlier test."""
   X, colors = instance(26, 36, 10)

@@ -294,6 +294,7 @@ def test_fast_schedule_reaches_a_local_optimum():
       assert locally_optimal(D, colors, np.asarray(st.fairlet_of), 0.1)
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_fast_schedule_never_worse_than_random():
   for seed in range(6):
     rng = np.random.default_rng(100 + seed)
@@ -337,6 +338,7 @@ def test_stop_at_floor_when_phi_is_tiny():
   assert bool(st.done) and int(st.swaps) == 0 and int(st.steps) == 0
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_max_steps_and_vmap_over_decompositions():
   D, colors, _ = random_instance(2, n=24, minority=8)
   Dj = jnp.asarray(D, jnp.float32)
@@ -499,6 +501,7 @@ def test_step_and_run_compile_once_whatever_eps_and_cap(schedule):
 
 
 @pytest.mark.parametrize("schedule", ["fast", "random"])
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_step_equals_run_and_eps_changes_the_search(schedule):
   D, colors, dec = random_instance(12, n=40, minority=14)
   Dj = jnp.asarray(D, jnp.float32)
@@ -577,6 +580,7 @@ def test_raw_group_codes_get_a_recoding_hint():
   assert "np.unique(labels, return_inverse=True)[1]" in str(e.value)
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_fixed_trip_count_form_equals_the_cpu_form_bitwise(monkeypatch):
   """The loops GPUs get (static capacities) give the CPU loops' result.
 

@@ -604,6 +604,7 @@ def test_second_call_does_not_retrace():
   assert [f._cache_size() for f in kernels] == [1, 1, 1]
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_public_functions_vmap_over_trees_and_colourings():
   p1 = np.asarray(from_parent(np.array([4, 4, 5, 5, 6, 6, -1])).parent)
   p2 = np.asarray(from_parent(np.array([4, 4, 4, 5, 5, -1, -2])).parent)

@@ -517,6 +517,7 @@ def test_scope_under_x64_and_tiny_trees():
                             scope=F.ClusterScope(2, [0, 1])))   # the root is a union
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_is_fair_kernel_under_jit_and_vmap_matches_oracle():
   rng = np.random.default_rng(51)
   n = 21

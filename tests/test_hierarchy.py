@@ -527,6 +527,7 @@ def test_validate_shape_dtype_height(h, exc, msg):
 # Batches, recompilation, dtypes.
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_vmapped_views_equal_a_loop_and_the_oracle():
   rng = np.random.default_rng(5)
   n = 24  # a size the single-tree tests already compiled

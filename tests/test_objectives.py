@@ -347,6 +347,7 @@ def test_one_point():
   assert float(obj.value_upper_bound(z, weights=[2])) == 0.0
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_medium_n_against_matrix_oracle():
   n = 300
   rng = np.random.default_rng(21)
@@ -403,6 +404,7 @@ def test_accuracy_at_ten_thousand():
 # Kernels: vmap, tracing, recompilation.
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_vmap_over_trees_and_weights_equals_loop():
   n = 12
   rng = np.random.default_rng(9)
@@ -509,6 +511,7 @@ def test_bounds_reject_bad_input():
     obj.value_upper_bound(S3, weights=[1, 1])
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_heights_present_or_none_compile_once():
   # The same tree with and without heights: one compile per objective kernel,
   # whatever compiled before (the caches are cleared first).

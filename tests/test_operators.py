@@ -482,6 +482,7 @@ def test_kernels_vmap_equals_loop():
         clusters_of(oracle_abstraction(h, 1, 3), 16)
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_kernels_compile_once_with_and_without_heights():
   # Raw kernels read only h.parent: a tree with heights and one without must
   # share one compiled program. Caches are cleared first so the count cannot

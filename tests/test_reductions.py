@@ -288,6 +288,7 @@ def test_refine_rebalance_tree_matches_oracle_and_is_balanced(eps):
       assert {s.operator for s in steps} <= {"tree_rebalance", "subtree_move"}
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_refine_exact_with_large_denominator():
   # eps = 99999/1000000: a |P| and 2b|R| exceed 2**31 for n = 48 only with
   # the 64-bit products; the oracle uses Python integers.
@@ -314,6 +315,7 @@ def test_mul64_matches_python():
 
 
 @pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_small_trees(n):
   h = H.from_parent({1: np.array([-1]), 2: np.array([2, 2, -1]),
                      3: np.array([4, 3, 3, 4, -1])}[n])
@@ -597,6 +599,7 @@ def _replay(select):
   return count
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_same_results_as_host_driver_default_sizes():
   # The sizes other tests compile anyway (48; fair_hc at 97 with num_sorted 4,
   # num_folds 2, two colours): 3 x 3 x 4 + 3 cases.
@@ -615,6 +618,7 @@ def test_same_results_as_host_driver_all_cases():
 # vmap and compilation.
 
 
+@pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
 def test_vmap_fair_hc_over_8_trees_equals_loop():
   import functools
   rng = np.random.default_rng(12)
