@@ -137,28 +137,30 @@ def leaf_order_gaps(h: Hierarchy, weights: jax.Array):
   return _leaf_order_gaps(h.parent, weights)
 
 
-def _pair_max_sum(m: jax.Array, order: jax.Array, gaps: jax.Array,
-                  block_size: int) -> jax.Array:
-  """``sum_{p<q} m[order[p], order[q]] * max(gaps[p:q])`` (traced helper).
+class _GapBlocks(NamedTuple):
+  """The row-block layout both blocked passes over the matrix share."""
+  bsz: int
+  nb: int
+  low: jax.Array
+  gblk: jax.Array
+  between: jax.Array
+  suffix: jax.Array
+  col_block: jax.Array
+  col_prefix: jax.Array
+  order_pad: jax.Array
+  idx: jax.Array
+  upper: jax.Array
+  block_inner: Callable
 
-  Args:
-    m: ``float[n, n]`` matrix in the original point order (only the entries
-      ``m[order[p], order[q]]`` with ``p < q`` are read).
-    order: ``int32[n]``, a permutation of the points.
-    gaps: ``float[n - 1]`` per-gap values (the result's dtype is ``m``'s).
-    block_size: rows per block (static).
 
-  Returns:
-    The sum, a scalar of ``m``'s dtype.
+def _gap_blocks(order, gaps, n: int, dt, block_size: int) -> _GapBlocks:
+  """Blocks of the leaf order and the gap maxima between them (traced helper).
+
+  ``gaps`` must already be of dtype ``dt``; ``n >= 2``.
   """
-  n = m.shape[0]
-  dt = m.dtype
-  if n < 2:
-    return jnp.zeros((), dt)
   bsz = min(block_size, n)
   nb = -(-n // bsz)
   padded = nb * bsz
-  gaps = gaps.astype(dt)
   # A finite value below every gap: padding must not create inf * 0 = nan.
   low = jnp.min(gaps) - 1
   gpad = jnp.concatenate([gaps, jnp.full(padded - (n - 1), low, dt)])
@@ -188,6 +190,31 @@ def _pair_max_sum(m: jax.Array, order: jax.Array, gaps: jax.Array,
     tri = jnp.where(idx[None, :] >= idx[:, None], gb[None, :], low)
     run = lax.associative_scan(jnp.maximum, tri, axis=1)
     return jnp.concatenate([jnp.full((bsz, 1), low, dt), run[:, :-1]], axis=1)
+  return _GapBlocks(bsz, nb, low, gblk, between, suffix, col_block, col_prefix,
+                    order_pad, idx, upper, block_inner)
+
+
+def _pair_max_sum(m: jax.Array, order: jax.Array, gaps: jax.Array,
+                  block_size: int) -> jax.Array:
+  """``sum_{p<q} m[order[p], order[q]] * max(gaps[p:q])`` (traced helper).
+
+  Args:
+    m: ``float[n, n]`` matrix in the original point order (only the entries
+      ``m[order[p], order[q]]`` with ``p < q`` are read).
+    order: ``int32[n]``, a permutation of the points.
+    gaps: ``float[n - 1]`` per-gap values (the result's dtype is ``m``'s).
+    block_size: rows per block (static).
+
+  Returns:
+    The sum, a scalar of ``m``'s dtype.
+  """
+  n = m.shape[0]
+  dt = m.dtype
+  if n < 2:
+    return jnp.zeros((), dt)
+  gaps = gaps.astype(dt)
+  (bsz, nb, low, gblk, between, suffix, col_block, col_prefix, order_pad, idx,
+   upper, block_inner) = _gap_blocks(order, gaps, n, dt, block_size)
 
   def body(b, totals):
     rows = lax.dynamic_slice(order_pad, (b * bsz,), (bsz,))
@@ -377,35 +404,10 @@ def _pair_max_sums(d, order, gaps, total, transform, block_size: int):
   zero = jnp.zeros((), dt)
   if n < 2:
     return zero, zero, zero, zero, zero
-  bsz = min(block_size, n)
-  nb = -(-n // bsz)
-  padded = nb * bsz
   gaps = gaps.astype(dt)
   W = total.astype(dt)
-  low = jnp.min(gaps) - 1
-  gpad = jnp.concatenate([gaps, jnp.full(padded - (n - 1), low, dt)])
-  gblk = gpad.reshape(nb, bsz)
-  block_max = gblk.max(axis=1)
-  blk = jnp.arange(nb)
-  later = jnp.where(blk[None, :] > blk[:, None], block_max[None, :], low)
-  between = lax.cummax(later, axis=1)
-  between = jnp.concatenate([jnp.full((nb, 1), low, dt), between[:, :-1]], axis=1)
-  inc = lax.cummax(gblk, axis=1)
-  prefix = jnp.concatenate([jnp.full((nb, 1), low, dt), inc[:, :-1]],
-                           axis=1).reshape(-1)[:n]
-  suffix = lax.cummax(gblk, axis=1, reverse=True)
-  pos = jnp.zeros(n, jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
-  col_block = pos // bsz
-  col_prefix = prefix[pos]
-  order_pad = jnp.concatenate(
-      [order, jnp.full(padded - n, order[n - 1], order.dtype)])
-  idx = jnp.arange(bsz)
-  upper = idx[None, :] > idx[:, None]
-
-  def block_inner(gb):
-    tri = jnp.where(idx[None, :] >= idx[:, None], gb[None, :], low)
-    run = lax.associative_scan(jnp.maximum, tri, axis=1)
-    return jnp.concatenate([jnp.full((bsz, 1), low, dt), run[:, :-1]], axis=1)
+  (bsz, nb, low, gblk, between, suffix, col_block, col_prefix, order_pad, idx,
+   upper, block_inner) = _gap_blocks(order, gaps, n, dt, block_size)
 
   def body(b, acc):
     rows = lax.dynamic_slice(order_pad, (b * bsz,), (bsz,))
