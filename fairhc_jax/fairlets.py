@@ -604,6 +604,16 @@ def best_swaps(D: jax.Array, table: jax.Array, fairlet_of: jax.Array,
   else:
     column = lambda u: table[:, u]  # a few rows: strided reads, no transpose
 
+  row = _swap_row(D, table, f, colors, own, column)
+  rows = iota if rows is None else rows
+  return jax.lax.map(row, rows, batch_size=_row_block(n))
+
+
+def _swap_row(D, table, f, colors, own, column):
+  """``row(u) -> (delta, partner)``: point ``u``'s best swap (see :func:`best_swaps`)."""
+  n = D.shape[0]
+  iota = jnp.arange(n, dtype=jnp.int32)
+
   def row(u):
     dl = (table[f[u]] + column(u)[f] - own[u] - own - 2 * D[u])
     ok = (colors == colors[u]) & (f != f[u])
@@ -612,8 +622,7 @@ def best_swaps(D: jax.Array, table: jax.Array, fairlet_of: jax.Array,
     idx = jnp.min(jnp.where(dl == m, iota, n))
     return m, jnp.where(jnp.isfinite(m), idx, n)
 
-  rows = iota if rows is None else rows
-  return jax.lax.map(row, rows, batch_size=_row_block(n))
+  return row
 
 
 def apply_swap(table: jax.Array, fairlet_of: jax.Array, D: jax.Array,
@@ -873,6 +882,41 @@ def _loop_upto(count, caps, body, init):
       cpu=lambda: jax.lax.fori_loop(0, count, body, init), default=fixed)
 
 
+def _recompute_rows(D, table, f, colors, rows, num_rows, init, transposed=False):
+  """Writes the best swaps of ``rows[:num_rows]`` into ``init = (delta, partner)``.
+
+  The rows go in blocks of :func:`_row_block` through :func:`best_swaps`'s
+  row expression; the number of blocks is a loop count up to a traced
+  value (:func:`_loop_upto`: the exact count on CPU, so a step that touched
+  2,000 points reads 2,000 rows of ``D`` and no more; a few static
+  capacities elsewhere). ``rows`` is padded with ``n`` (dropped on write).
+  ``transposed``: read each row's column of the table from one transpose
+  (pays off when most rows are recomputed) instead of strided reads.
+  """
+  n = D.shape[0]
+  block = _row_block(n)
+  num_blocks_max = -(-n // block)
+  padded = jnp.concatenate([rows, jnp.full(num_blocks_max * block - n, n, jnp.int32)])
+  own = _own(table, f)
+  if transposed:
+    table_t = table.T
+    column = lambda u: table_t[u]
+  else:
+    column = lambda u: table[:, u]
+  row = _swap_row(D, table, f, colors, own, column)
+  num_blocks = (num_rows + block - 1) // block
+
+  def body(b, carry):
+    delta, partner = carry
+    us = jax.lax.dynamic_slice(padded, (b * block,), (block,))
+    m, idx = jax.vmap(row)(jnp.minimum(us, n - 1))
+    delta = delta.at[us].set(m, mode="drop")
+    partner = partner.at[us].set(idx, mode="drop")
+    return delta, partner
+
+  return _loop_upto(num_blocks, _capacities(num_blocks_max), body, init)
+
+
 def _fast_step(state: FastSearchState, D, colors, eps):
   """One step of the fast schedule: many disjoint best swaps.
 
@@ -883,43 +927,42 @@ def _fast_step(state: FastSearchState, D, colors, eps):
   accepted swap's change of ``phi`` is exact. Then the table rows of the
   accepted swaps are updated, O(n) per swap.
 
-  After a step that touched few fairlets, the next step recomputes only the
-  rows of the points in those fairlets (``swap_deltas`` is symmetric, so
-  every pair whose change of ``phi`` moved has such an endpoint) and keeps
-  the cached best swaps of the other points whose partner's fairlet was not
+  After a step with swaps, the next step recomputes only the rows of the
+  points in the fairlets it touched (``swap_deltas`` is symmetric, so every
+  pair whose change of ``phi`` moved has such an endpoint) and keeps the
+  cached best swaps of the other points whose partner's fairlet was not
   touched (still exact). Such a partial step may miss some swaps, so the
-  search only stops after a full step finds none.
+  search only stops after a full step (every row) finds none.
 
-  The candidate scan and the swap updates are masked loops up to a
-  traced count (:func:`_loop_upto`): the exact count on CPU, the least of
-  a few static capacities (``n, n/4, n/16, ...``) on other backends.
+  The row recomputation, the candidate scan and the swap updates are
+  masked loops up to a traced count (:func:`_loop_upto`): the exact count
+  on CPU (a step that touched 2,000 points reads 2,000 rows of ``D``), the
+  least of a few static capacities (``n, n/4, n/16, ...``) on other
+  backends. Rows read their table column with strided reads, or, when more
+  than ``n/8`` rows are recomputed, from one transpose of the table (the
+  measured break-even on XLA:CPU at n = 12,800-30,162).
   """
   n = D.shape[0]
   k = state.table.shape[0]
   f0 = state.fairlet_of
-  # Partial steps come in a few static row capacities (a small one for the
-  # long tail of steps with few swaps); more touched rows: a full step.
-  caps = sorted({max(1, n // 64), max(1, n // 4)})
-  rows_mask = state.touched[f0]
-  num_rows = jnp.sum(rows_mask)
-  tier = sum((num_rows > c).astype(jnp.int32) for c in caps)
-  tier = jnp.where(state.full_next, len(caps), tier)
-
-  def full_rows():
-    return best_swaps(D, state.table, f0, colors)
-
-  def partial_rows(cap):
-    rows = jnp.nonzero(rows_mask, size=cap, fill_value=0)[0].astype(jnp.int32)
-    m, idx = best_swaps(D, state.table, f0, colors, rows)
-    partner = state.best_partner
-    stale = rows_mask | state.touched[f0[jnp.minimum(partner, n - 1)]]
-    delta = jnp.where(stale, jnp.inf, state.best_delta).at[rows].set(m)
-    partner = jnp.where(stale, n, partner).at[rows].set(idx)
-    return delta, partner
-
-  branches = [functools.partial(partial_rows, c) for c in caps] + [full_rows]
-  delta, partner = jax.lax.switch(tier, branches)
-  full = tier == len(caps)
+  # The rows to recompute: every point of a touched fairlet (all of them
+  # after a step without swaps), in index order.
+  full = state.full_next
+  rows_mask = state.touched[f0] | full
+  num_rows = jnp.sum(rows_mask).astype(jnp.int32)
+  rows = jnp.nonzero(rows_mask, size=n, fill_value=n)[0].astype(jnp.int32)
+  # Cached best swaps stay valid for the other points unless their partner's
+  # fairlet was touched (then +inf until their row is next recomputed).
+  partner0 = state.best_partner
+  stale = rows_mask | state.touched[f0[jnp.minimum(partner0, n - 1)]]
+  delta0 = jnp.where(stale, jnp.inf, state.best_delta)
+  partner0 = jnp.where(stale, n, partner0)
+  delta, partner = jax.lax.cond(
+      num_rows > n // 8,  # about where one transpose beats strided reads (measured)
+      lambda: _recompute_rows(D, state.table, f0, colors, rows, num_rows,
+                              (delta0, partner0), transposed=True),
+      lambda: _recompute_rows(D, state.table, f0, colors, rows, num_rows,
+                              (delta0, partner0)))
   cand = jnp.argsort(delta).astype(jnp.int32)
   num_neg = jnp.sum(delta < 0).astype(jnp.int32)
   max_swaps = k // 2 + 1
