@@ -199,7 +199,8 @@ def speed(args):
   idx = sample(rng, g_all, counts)
   D = jnp.asarray(distances(x_all[idx]), jnp.float32)
   col = jnp.asarray(g_all[idx], jnp.int32)
-  p = jnp.asarray([0.1, 0.01, 50.0, 5.0], jnp.float32)
+  prm = np.array([0.1, 0.01, 50.0, 5.0])
+  p = F.fhac_schedules(prm, D.shape[0], 4, np.float32)
   for rule in F.RULES:
     t = time.perf_counter()
     f = lambda: F.fhac_kernel(D, col, p, jnp.int32(4), num_colors=3, method="average", rule=rule)
@@ -219,7 +220,8 @@ def speed(args):
     x = rng.normal(size=(n, 3)).astype(np.float32)
     Dn = jnp.asarray(distances(x), jnp.float32)
     cn = jnp.asarray(rng.integers(0, 3, n), jnp.int32)
-    f = lambda: F.fhac_kernel(Dn, cn, p, jnp.int32(4), num_colors=3, method="average",
+    pn = F.fhac_schedules(prm, n, 4, np.float32)
+    f = lambda: F.fhac_kernel(Dn, cn, pn, jnp.int32(4), num_colors=3, method="average",
                               rule="vectorized")
     t = time.perf_counter()
     jax.block_until_ready(f())

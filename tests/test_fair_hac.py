@@ -86,7 +86,12 @@ def test_literal_float32_matches_transcription_in_float32():
 
 def test_ties_follow_scan_order():
   """Integer distances (many ties): single/complete are exact, so the scan's
-  strict '<' and row-major order decide, as in the transcription."""
+  strict '<' and row-major order decide, as in the transcription. The
+  kernel runs in float32, so the transcription does too: the thresholds sit
+  on rounding boundaries (alpha * n|C| equal to an integer e in exact
+  arithmetic), where the float32 and float64 roundings differ. (This test
+  used to compare with the float64 transcription and passed by luck of
+  FMA contraction at LLVM -O2; at -O0 it failed.)"""
   rng = np.random.default_rng(11)
   for _ in range(5):
     n = 10
@@ -95,9 +100,79 @@ def test_ties_follow_scan_order():
     col = rng.integers(0, 2, n)
     for method in ("single", "complete"):
       for prm in [(0.1, 0.02, 0.0, 0.0), (0.0, 0.05, 1.0, 0.25), (1.0, 0.0, 0.0, 0.0)]:
-        parent, height, _ = fhac_literal(D, col, prm, 2, method, num_colors=2)
-        h = fhac(D, col, FHACParams(*prm), k=2, method=method, num_colors=2)
+        parent, height, _ = fhac_literal(D, col, prm, 2, method, num_colors=2,
+                                         dtype=np.float32)
+        h = fhac(D.astype(np.float32), col, FHACParams(*prm), k=2, method=method,
+                 num_colors=2)
         _assert_same(h, parent, height)
+
+
+# Parameters at which fl(fl(theta1 * 3) + alpha0) and the fused
+# fma(theta1, 3, alpha0) fall on the two sides of 1/2 (found by search;
+# checked exactly below): float32 rounds the separate form up to 0.5, the
+# fused one below; float64 the other way round.
+_FMA_SPLIT = {np.float32: (0.0991746336221695, 0.20247606933116913),
+              np.float64: (0.0861074988051592, 0.2416775035845224)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thresholds_are_rounded_separately_never_fused(dtype):
+  """alpha_t = fl(fl(theta1 (|C| - k)) + alpha0), whatever the compiler does.
+
+  Four points, colours 0 0 1 1, k = 1: at the first merge (|C| - k = 3) a
+  same-colour pair satisfies both groups iff alpha >= 1/2 (e = 4,
+  n |C| = 8), a mixed pair always. With a slack larger than every distance
+  the scan ends at the last pair with the most groups: (2, 3) when the
+  same-colour pairs pass, else (1, 3); the vectorised rule takes the closest
+  of the most-groups pairs: (0, 1), else (1, 2). A contracted multiply-add
+  flips both.
+  """
+  from fractions import Fraction
+  theta1, alpha0 = _FMA_SPLIT[dtype]
+  sep = dtype(dtype(dtype(theta1) * dtype(3)) + dtype(alpha0))
+  exact = Fraction(theta1) * 3 + Fraction(alpha0)       # what an FMA rounds once
+  fused = dtype(float(exact))      # float64 correctly rounded; float32: exact sum fits f64
+  assert Fraction(float(exact)) == exact or dtype == np.float64
+  assert (sep >= 0.5) != (fused >= 0.5)                  # the case does split them
+  passes = bool(sep >= 0.5)
+  sched = F.fhac_schedules([alpha0, theta1, 0.0, 0.0], 4, 1, dtype)
+  assert sched.dtype == dtype and sched[0, 0] == sep
+
+  x = np.array([0.0, 1.0, 10.0, 12.0])
+  D = np.abs(x[:, None] - x[None]).astype(dtype)
+  col = [0, 0, 1, 1]
+  prm = FHACParams(alpha0, theta1, 100.0, 0.0)
+  first = {"literal": (2, 3) if passes else (1, 3),
+           "vectorized": (0, 1) if passes else (1, 2)}
+  with jax.enable_x64(dtype == np.float64):
+    for rule in F.RULES:
+      _, _, trace = fhac_literal(D.astype(np.float64), col, [alpha0, theta1, 100.0, 0.0],
+                                 1, "single", num_colors=2, dtype=dtype, rule=rule)
+      assert trace[0] == first[rule]
+      h = fhac(D, col, prm, k=1, method="single", rule=rule, num_colors=2)
+      p = np.asarray(h.parent)
+      assert p[first[rule][0]] == p[first[rule][1]] == 4, (rule, p)
+
+
+def test_schedule_table_is_rounded_per_operation():
+  """fhac_schedules against exact rationals rounded once per operation."""
+  from fractions import Fraction
+  rng = np.random.default_rng(9)
+  prm = np.column_stack([rng.uniform(0, 1, 6), rng.uniform(0, 15, 6),
+                         rng.uniform(0, 150, 6), rng.uniform(0, 15, 6)])
+  n, k = 9, 3
+  for dtype in (np.float32, np.float64):
+    tab = F.fhac_schedules(prm, n, k, dtype)
+    assert tab.shape == (6, 2, n - 1) and tab.dtype == dtype
+    for b in range(6):
+      a0, t1, b0, t2 = (Fraction(float(dtype(v))) for v in prm[b])
+      # float(Fraction) is correctly rounded to float64; for float32 the
+      # exact float32 product/sum then rounds once more, which is innocuous
+      # (53 >= 2 * 24 + 2).
+      rnd = lambda q: Fraction(float(dtype(float(q))))
+      for t in range(n - 1):
+        assert Fraction(float(tab[b, 0, t])) == rnd(rnd(t1 * (n - t - k)) + a0)
+        assert Fraction(float(tab[b, 1, t])) == rnd(rnd(t2 * t) + b0)
 
 
 # One linkage in the default run (each compiles its own FHAC program, about

@@ -42,8 +42,8 @@ Rules (``rule=``):
 
 Both rules run in phases: when half of the slots are left they are compacted
 (order kept) into a matrix of half the size, down to 16 slots, so later
-merges scan fewer pairs. With ``beta = 0`` and ``alpha >= 1`` it is
-  plain HAC too.
+merges scan fewer pairs. With ``beta = 0`` and ``alpha >= 1`` either rule
+is plain HAC.
 
 Decisions (also in ALGORITHMS.md section 5):
 
@@ -59,18 +59,38 @@ Decisions (also in ALGORITHMS.md section 5):
   is exactly vanilla HAC (same merges, same heights as ``linkage``, on data
   without distance ties; single linkage's MST kernel orders equal-height
   merges differently).
-* Exact group test: ``|delta_g - phi_g| <= alpha`` is decided as
-  ``|n * n_g(C) - n_g * |C|| <= alpha * (n |C|)`` (the inequality times
-  ``n |C|``): the left side is an exact integer (int32, so ``n <= 46340``),
-  the right side one rounded product in the working float dtype. No float
-  ratio is compared.
-* Precision: distances in the input's float dtype (float32, or float64 under
-  x64); ``d_min + beta`` is one rounded addition, as in the scan.
+* Exact semantics of every threshold and comparison (independent of
+  fused multiply-add contraction, so the same at every XLA optimisation
+  level and on every backend). ``fl(.)`` is one IEEE round-to-nearest-even
+  operation in the working dtype (float32, or float64 under x64: the
+  input's float dtype):
 
-Batches: the kernels are written for one parameter vector and ``jax.vmap``-ed
-over ``[B]`` parameter arrays; schedule parameters and ``k`` are traced, so
-one compilation per ``(n, num_colors, method, rule, dtype)`` serves every
-parameter value and every ``k``.
+  - the parameters are first rounded to the working dtype;
+  - ``alpha_t = fl(fl(theta1 * (|C| - k)) + alpha0)`` and
+    ``beta_t = fl(fl(theta2 * t) + beta0)``: a product and a sum, each
+    rounded, never fused. They are computed on the host with NumPy
+    (:func:`fhac_schedules`, one ``ufunc`` per operation, so nothing can
+    fuse them) and passed to the kernel as a table per merge index ``t``;
+  - the group test ``|delta_g - phi_g| <= alpha`` is decided as
+    ``fl(e) <= fl(alpha_t * fl(n |c|))`` for the merged cluster
+    ``c = c_i + c_j``, with the exact integer ``e = |n * n_g(c) - n_g * |c||``
+    (the inequality times ``n |c|``; int32, so ``n <= 46340``; ``fl(e)`` and
+    ``fl(n |c|)`` are exact below ``2^24`` in float32, always in float64):
+    one rounded product and a comparison, nothing a compiler can contract.
+    No float ratio is compared;
+  - the distance test is ``D < fl(d_min + beta_t)`` (literal) and
+    ``D <= fl(D_min + beta_t)`` (vectorised): one rounded addition.
+
+  The distances ``D`` themselves are the Lance-Williams values of
+  :func:`fairhc_jax.agglomerative.merge` in the working dtype: exact for
+  ``"single"`` and ``"complete"`` (min / max); for ``"average"`` and
+  ``"ward"`` their last bit is that module's (its updates are
+  multiply-adds).
+
+Batches: the kernels are written for one schedule table and ``jax.vmap``-ed
+over ``[B]`` tables; the tables and ``k`` are traced, so one compilation per
+``(n, num_colors, method, rule, dtype)`` serves every parameter value and
+every ``k``.
 """
 
 from __future__ import annotations
@@ -126,6 +146,34 @@ class FHACOutput(NamedTuple):
   hierarchy: Hierarchy
   fc: jax.Array
   hfc: jax.Array
+
+
+def fhac_schedules(params, n: int, k: int, dtype) -> np.ndarray:
+  """The per-merge thresholds ``(alpha_t, beta_t)`` of FHAC, on the host.
+
+  ``alpha_t = fl(fl(theta1 * (n - t - k)) + alpha0)`` and
+  ``beta_t = fl(fl(theta2 * t) + beta0)`` for merge ``t`` (``n - t``
+  clusters before it), each operation one IEEE rounding in ``dtype`` after
+  the parameters are rounded to ``dtype``; one NumPy ``ufunc`` per
+  operation, so no multiply-add is ever fused (module docstring). Entries
+  of merges done by the plain rule (``t >= n - k``) are computed but unused.
+
+  Args:
+    params: ``float[4]`` or ``float[B, 4]`` rows ``(alpha0, theta1, beta0, theta2)``.
+    n: number of points.
+    k: the number of clusters down to which the fair rule runs.
+    dtype: the working float dtype.
+
+  Returns:
+    ``dtype[..., 2, n - 1]``: ``[..., 0, t] = alpha_t``, ``[..., 1, t] = beta_t``.
+  """
+  dtype = np.dtype(dtype)
+  p = np.asarray(params, np.float64).astype(dtype)
+  t = np.arange(max(n - 1, 0))
+  x = (n - t - k).astype(dtype)       # exact: |x| < 2^24
+  alpha = np.add(np.multiply(p[..., 1:2], x), p[..., 0:1])
+  beta = np.add(np.multiply(p[..., 3:4], t.astype(dtype)), p[..., 2:3])
+  return np.stack([alpha, beta], axis=-2).astype(dtype)
 
 
 # ---------------------------------------------------------------------------
@@ -292,10 +340,11 @@ def _compact(carry: _Carry, capacity: int) -> _Carry:
                         cost=carry.cost[order])
 
 
-def _fhac_one(dist0, colors, params, k, *, num_colors: int, method: str,
+def _fhac_one(dist0, colors, sched, k, *, num_colors: int, method: str,
               rule: str) -> FHACOutput:
   """FHAC on one instance: ``dist0: float[n, n]``, ``colors: int32[n]``,
-  ``params: float[4]`` (alpha0, theta1, beta0, theta2), ``k: int32[]``.
+  ``sched: float[2, n - 1]`` (:func:`fhac_schedules`: ``alpha_t``,
+  ``beta_t`` per merge ``t``), ``k: int32[]``.
 
   The merges run in phases of fixed capacity: when half of a phase's slots
   are left they are compacted into a matrix of half the size (slot order
@@ -317,15 +366,16 @@ def _fhac_one(dist0, colors, params, k, *, num_colors: int, method: str,
   size = jnp.ones(n, jnp.int32)
   cost = _node_cost(cnt, size, phi, dtype)
   total = jnp.sum(cost)
-  alpha0, theta1, beta0, theta2 = (params[0], params[1], params[2], params[3])
+  sched = jnp.asarray(sched, dtype)
   k = jnp.asarray(k, jnp.int32)
   nn = jnp.int32(n)
 
   def choose_fair(c: _Carry, t, tri):
     st = c.st
-    clusters = nn - t
-    alpha = theta1 * (clusters - k).astype(dtype) + alpha0
-    beta = theta2 * t.astype(dtype) + beta0
+    # Read from the host-computed table (never a multiply-add here, which
+    # a compiler could contract into an FMA: module docstring).
+    alpha = sched[0, t]
+    beta = sched[1, t]
     if rule == "literal":
       return _literal_choice(st.dist, st.alive, c.cnt, c.size, alpha, beta,
                              totals, tri, method)
@@ -381,18 +431,20 @@ def _fhac_one(dist0, colors, params, k, *, num_colors: int, method: str,
 
 _STATIC = ("num_colors", "method", "rule")
 fhac_kernel = jax.jit(_fhac_one, static_argnames=_STATIC)
-"""Raw jitted FHAC for one parameter vector (no checks): ``fhac_kernel(dist,
-colors, params: float[4], k, *, num_colors, method, rule) -> FHACOutput``."""
+"""Raw jitted FHAC for one schedule table (no checks): ``fhac_kernel(dist,
+colors, sched: float[2, n-1], k, *, num_colors, method, rule) -> FHACOutput``
+with ``sched = fhac_schedules(params, n, k, dist.dtype)``."""
 
-def _fhac_batch(dist0, colors, params, k, *, num_colors: int, method: str,
+
+def _fhac_batch(dist0, colors, sched, k, *, num_colors: int, method: str,
                 rule: str) -> FHACOutput:
   one = functools.partial(_fhac_one, num_colors=num_colors, method=method,
                           rule=rule)
-  return jax.vmap(one, in_axes=(None, None, 0, None))(dist0, colors, params, k)
+  return jax.vmap(one, in_axes=(None, None, 0, None))(dist0, colors, sched, k)
 
 
 fhac_batch_kernel = jax.jit(_fhac_batch, static_argnames=_STATIC)
-"""Raw jitted FHAC for a batch ``params: float[B, 4]`` (no checks)."""
+"""Raw jitted FHAC for a batch of tables ``sched: float[B, 2, n-1]`` (no checks)."""
 
 
 # ---------------------------------------------------------------------------
@@ -482,12 +534,10 @@ def fhac(D, colors, params: FHACParams, *, k: int, method: str = "average",
   fn = "fhac"
   d, col, k, c = check_inputs(fn, D, colors, k, method, rule, num_colors)
   p, batched = check_params(fn, params)
-  p = jnp.asarray(p, d.dtype)
-  if batched:
-    return fhac_batch_kernel(d, col, p, jnp.int32(k), num_colors=c,
-                             method=method, rule=rule).hierarchy
-  return fhac_kernel(d, col, p, jnp.int32(k), num_colors=c, method=method,
-                     rule=rule).hierarchy
+  sched = fhac_schedules(p, d.shape[0], k, d.dtype)
+  kern = fhac_batch_kernel if batched else fhac_kernel
+  return kern(d, col, sched, jnp.int32(k), num_colors=c, method=method,
+              rule=rule).hierarchy
 
 
 def fhac_costs(D, colors, params: FHACParams, *, k: int, method: str = "average",
@@ -503,6 +553,6 @@ def fhac_costs(D, colors, params: FHACParams, *, k: int, method: str = "average"
   fn = "fhac_costs"
   d, col, k, c = check_inputs(fn, D, colors, k, method, rule, num_colors)
   p, batched = check_params(fn, params)
-  p = jnp.asarray(p, d.dtype)
+  sched = fhac_schedules(p, d.shape[0], k, d.dtype)
   kern = fhac_batch_kernel if batched else fhac_kernel
-  return kern(d, col, p, jnp.int32(k), num_colors=c, method=method, rule=rule)
+  return kern(d, col, sched, jnp.int32(k), num_colors=c, method=method, rule=rule)

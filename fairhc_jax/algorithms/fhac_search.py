@@ -163,7 +163,8 @@ def tune_fhac(key, D, colors, *, k: int, method: str = "average",
     """Costs of raw parameter rows ``p: [b, 4]``, ``b <= batch``, padded to one shape."""
     b = p.shape[0]
     full = np.vstack([p, np.repeat(p[-1:], batch - b, axis=0)])
-    out = _fh.fhac_batch_kernel(d, col, jnp.asarray(full, d.dtype), jnp.int32(k),
+    sched = _fh.fhac_schedules(full, d.shape[0], k, d.dtype)
+    out = _fh.fhac_batch_kernel(d, col, sched, jnp.int32(k),
                                 num_colors=c, method=method, rule=rule)
     return np.asarray(out[cols], np.float64)[:b]
 
