@@ -209,6 +209,41 @@ def test_swap_deltas_equal_brute_force_phi_change(seed):
     np.testing.assert_array_equal(np.asarray(p2), delta.argmin(1)[[3, 0, 17, 3]])
 
 
+def test_step_row_recomputation_equals_brute_force_on_the_given_rows():
+  """The fast step's row pass (exact row count, strided or transposed table
+  reads) writes each listed point's best swap, from the brute-force phi
+  change, and leaves every other entry as it was."""
+  with jax.enable_x64(True):
+    D, colors, dec = random_instance(3, n=18, minority=6)
+    f = np.asarray(dec.fairlet_of)
+    Dj = jnp.asarray(D)
+    table = fl.fairlet_table(Dj, dec)
+    n = len(f)
+    base = phi_oracle(D, f)
+    best = np.full(n, np.inf)
+    arg = np.full(n, n)
+    for u in range(n):
+      for v in range(n):  # lowest partner index on ties
+        if colors[u] != colors[v] or f[u] == f[v]:
+          continue
+        g = f.copy()
+        g[u], g[v] = f[v], f[u]
+        d = phi_oracle(D, g) - base
+        if d < best[u] - 1e-12:
+          best[u], arg[u] = d, v
+    listed = np.array([0, 4, 5, 11, 17])
+    rows = jnp.asarray(np.concatenate([listed, np.full(n - len(listed), n)]), jnp.int32)
+    init = (jnp.full(n, 7.0), jnp.full(n, -1, jnp.int32))
+    for transposed in (False, True):
+      m, p = fl._recompute_rows(Dj, table, dec.fairlet_of, jnp.asarray(colors), rows,
+                                jnp.int32(len(listed)), init, transposed=transposed)
+      m, p = np.asarray(m), np.asarray(p)
+      np.testing.assert_allclose(m[listed], best[listed], atol=1e-10)
+      np.testing.assert_array_equal(p[listed], arg[listed])
+      rest = np.setdiff1d(np.arange(n), listed)
+      assert np.all(m[rest] == 7.0) and np.all(p[rest] == -1)
+
+
 def test_best_swaps_no_partner_for_one_colour_fairlets():
   # One colour, one fairlet: nothing to swap.
   D = jnp.asarray(dist_matrix(np.random.default_rng(0), 3))

@@ -23,7 +23,8 @@ WORKER = ROOT / "tests" / "_sharding_worker.py"
 def _run(*args):
   env = dict(os.environ)
   env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
-  env["XLA_FLAGS"] = "--xla_force_host_platform_device_count=8"
+  # The run's own flags (the test run's -O0, a user's) plus 8 host devices.
+  env["XLA_FLAGS"] = (env.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8").strip()
   env["JAX_PLATFORMS"] = "cpu"
   out = subprocess.run([sys.executable, str(WORKER), *args], env=env, cwd=ROOT,
                        capture_output=True, text=True, timeout=900)
