@@ -196,7 +196,10 @@ def init_state(dist: jax.Array, weights: Optional[jax.Array] = None,
       # two such groups is 2 w_i w_j / (w_i + w_j) times the squared distance.
       dist = dist * (2 * size[:, None] * size[None, :]
                      / (size[:, None] + size[None, :]))
-  dist = jnp.where(jnp.eye(n, dtype=bool), jnp.asarray(jnp.inf, dtype), dist)
+  # The diagonal as n single-element writes (in place on a donated or
+  # temporary matrix), not a whole-matrix select into a fresh n x n buffer.
+  diag = jnp.arange(n, dtype=jnp.int32)
+  dist = dist.at[diag, diag].set(jnp.asarray(jnp.inf, dtype))
   m = 2 * n - 1
   return LinkageState(
       dist=dist,
@@ -340,6 +343,41 @@ def to_hierarchy(state: LinkageState) -> Hierarchy:
 # The fast kernel: cached row minima, lazy re-scans, shrinking matrix.
 
 _MIN_CAPACITY = 1024  # no compaction below this many slots
+
+
+_INIT_BLOCK = 256  # rows per block of the initial nearest-neighbour pass
+
+
+def initial_minima(dist: jax.Array):
+  """``(min, first index)`` of every row of ``float[n, n]``, in row blocks.
+
+  The same values as ``dist.min(1)`` and the first index attaining it, but
+  computed on blocks of :data:`_INIT_BLOCK` contiguous rows, so that no
+  ``n x n`` temporary is made (XLA:CPU materialized the ``int32[n, n]``
+  index select of the one-shot form: a second matrix, and a slow first
+  touch of fresh memory). A last partial block is clamped to the end and
+  recomputes some rows (the same values).
+
+  Returns:
+    ``(float[n], int32[n])``.
+  """
+  n = dist.shape[0]
+  b = min(_INIT_BLOCK, n)
+  idx = jnp.arange(n, dtype=jnp.int32)
+
+  def block(t, carry):
+    mind, nn = carry
+    start = jnp.minimum(t * b, n - b)
+    rows = jax.lax.dynamic_slice_in_dim(dist, start, b, axis=0)
+    m = jnp.min(rows, axis=1)
+    first = jnp.min(jnp.where(rows == m[:, None], idx[None, :], n), axis=1)
+    mind = jax.lax.dynamic_update_slice_in_dim(mind, m, start, axis=0)
+    nn = jax.lax.dynamic_update_slice_in_dim(nn, first.astype(jnp.int32),
+                                             start, axis=0)
+    return mind, nn
+
+  return jax.lax.fori_loop(0, -(-n // b), block,
+                           (jnp.zeros(n, dist.dtype), jnp.zeros(n, jnp.int32)))
 
 
 def _scan_row(dist, alive, k):
@@ -491,10 +529,7 @@ def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
   if method == "single":
     return _mst_single_linkage(dist), None, (dist if donated else None)
   state = init_state(dist, size, method)
-  idx = jnp.arange(n, dtype=jnp.int32)
-  mind = jnp.min(state.dist, axis=1)
-  nn = jnp.min(jnp.where(state.dist == mind[:, None], idx[None, :], n),
-               axis=1).astype(jnp.int32)
+  mind, nn = initial_minima(state.dist)
   stale = jnp.zeros(n, bool)
   active = n
   first_work = None
