@@ -324,13 +324,17 @@ def test_overwrite_donates():
 @pytest.mark.parametrize("method", METHODS)
 def test_compiled_kernel_has_no_matrix_copy(method):
   # Whole-matrix copies inside the merge loop would cost O(n^2) per merge.
+  # The kernel with its input donated (as linkage_from_points and
+  # overwrite=True run it) must have none at all; the non-donated one
+  # differs only by the working copy of the caller's matrix at the entry.
   n = 64
   d = jnp.ones((n, n), jnp.float32)
-  hlo = lk._linkage_kernel.lower(d, jnp.ones(n, jnp.float32),
-                                 method=method).compile().as_text()
+  hlo = lk._linkage_kernel_donating.lower(d, jnp.ones(n, jnp.float32),
+                                          method=method).compile().as_text()
   copies = [line for line in hlo.splitlines()
             if " copy(" in line and f"f32[{n},{n}]" in line]
   assert not copies, copies
+  assert f"f32[{n},{n}]" in hlo  # the check looks at the right buffers
 
 
 @pytest.mark.parametrize("method", METHODS)
