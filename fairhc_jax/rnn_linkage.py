@@ -44,10 +44,28 @@ the trees have the same merge heights and, for every method but
 differently with identical cophenetic distances.
 
 Memory: one working ``n x n`` matrix, updated in place (no whole-matrix
-copy in the compiled loops; a test inspects the HLO), the input buffer
-itself when it is donated (``linkage_from_points``, ``linkage(...,
-overwrite=True)``); plus, once per phase, the half-size packed matrix, and
-``block x n`` row blocks.
+copy in the compiled loops, none at all with a donated input; a test
+inspects the HLO), the input buffer itself when it is donated
+(``linkage_from_points``, ``linkage(..., overwrite=True)``); plus, once per
+phase, the half-size packed matrix, and ``block x n`` row blocks. The
+initial nearest neighbours are found in blocks of rows and the diagonal is
+written in place (:func:`fairhc_jax.agglomerative.initial_minima`,
+:func:`~fairhc_jax.agglomerative.init_state`): the one-shot forms made an
+``int32[n, n]`` and a fresh ``float[n, n]`` temporary, 0.45 s of a 4.1 s
+run at n = 8,000 and one extra matrix at the peak.
+
+Where the time goes (XLA:CPU profile at n = 4,000 and 8,000, average
+linkage, 8-D Gaussians): more than half of a run is the column writes of
+the merged rows, an element scatter of ``block x n`` values per block of
+merges (12-30 ns per element against 0.1-0.5 ns for a streamed pass; XLA's
+scatter touches one cache line per element), plus building its indices and
+transposing its values (another 10-15%). Re-reading stale rows, the
+batched Lance-Williams rows and the pair search are each under 10%. The
+column writes of retired rows are dropped. A layout that appends the new
+clusters of a round as contiguous rows and columns (a dynamic-update-slice
+of a transposed block, about 4 ns per element measured) would remove most
+of the scatter, at the cost of free slots beyond ``n``; not built yet
+(``benchmarks/results/rnn_linkage_profile.txt`` has the measurements).
 
 Statistics (:class:`RoundStats`, :class:`LinkageStats` from the public
 ``linkage(..., return_stats=True)``): the number of rounds, the merges,
@@ -71,8 +89,21 @@ from fairhc_jax.hierarchy import NO_PARENT, Hierarchy
 
 DEFAULT_MIN_ROUND_MERGES = 4
 """Default fallback threshold: a round that would merge fewer pairs than this
-switches the phase to one-at-a-time merging (measured: see
-``benchmarks/bench_rnn_linkage.py``)."""
+(and fewer than half the active clusters) switches the phase to
+one-at-a-time merging.
+
+Measured (``benchmarks/bench_rnn_linkage.py --thresholds
+1,2,4,8,16,32,64,128,256``, 8-D Gaussians, n = 2,000, average and Ward,
+process CPU time, measured while other jobs ran; results in
+``benchmarks/results/rnn_linkage_thresholds.txt``): the time is flat within
+the noise (about 10%) from 2 to 64; 1 (never fall back) costs 10-20% more,
+because a round has a fixed cost of a few sequential merges (the pair
+search, the sort of the pairs, the re-read bookkeeping) and the tail of
+rounds merges one or two pairs each; from 128 on Ward gets slower, as the
+fallback takes over rounds that merge many pairs. The adversarial line with
+growing gaps (one pair per round) goes to the fallback at once for every
+threshold from 2 on. 4 sits in the flat part, and equals the fixed cost of
+a round in sequential merges."""
 
 _ELEMENT_WRITE_MIN = 1024
 """From this matrix side on, columns are written as single elements (faster

@@ -379,3 +379,18 @@ def test_merge_with_known_distance_equals_reading_it():
     s2, r2 = lk.merge(st, a, b, method, d_ab=st.dist[a, b])
     for x, y in zip(jax.tree_util.tree_leaves((s1, r1)), jax.tree_util.tree_leaves((s2, r2))):
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_initial_minima_equal_numpy_first_index_with_ties():
+  # Row blocks of 256 with a clamped partial last block (n = 300) on a
+  # matrix with many exact ties (small integers) and the diagonal at inf:
+  # the minimum and the FIRST index attaining it, as NumPy's argmin.
+  n = 300
+  rng = np.random.default_rng(0)
+  a = rng.integers(1, 6, size=(n, n)).astype(np.float32)
+  a = np.minimum(a, a.T)
+  np.fill_diagonal(a, np.inf)
+  m, first = lk.initial_minima(jnp.asarray(a))
+  np.testing.assert_array_equal(np.asarray(m), a.min(1))
+  np.testing.assert_array_equal(np.asarray(first), a.argmin(1))
+  assert (a == a.min(1)[:, None]).sum(1).max() > 1  # ties are present
