@@ -19,15 +19,23 @@ from fairhc_jax.datasets), size n and method, one run prints:
   and its index), plus the row traffic of the merges and a fixed cost per
   round and per fallback merge (kernel launches), for an H200 (4.8 TB/s).
 
-With ``--memory N`` it measures peak resident memory (VmHWM) of one linkage
-at n = N for both algorithms, each in its own subprocess, from points
-(``linkage_from_points``: the distance buffer is donated) and from a matrix
-the caller keeps (``linkage(D)``).
+With ``--peak N[,N]`` the same command ends with the peak resident memory
+(VmHWM) of one average linkage at each ``N``, each kernel in its own
+subprocess, from points (``linkage_from_points``: the distance buffer is
+donated and is the working matrix), with fastcluster's from its float64
+condensed vector; ``--memory N`` gives that table alone, also from a matrix
+the caller keeps (``linkage(D)``). The mark includes the compiler's memory,
+so it measures the kernel from n of about 12,000 on.
 
-Usage:
-  python benchmarks/bench_rnn_linkage.py --sizes 1000,2000,4000,8000,16000
-  python benchmarks/bench_rnn_linkage.py --sizes 20000 --data gauss8 --methods average --no-peers --no-sequential
-  python benchmarks/bench_rnn_linkage.py --memory 16000
+``--thresholds T[,T]`` sweeps the fallback threshold ``min_round_merges``
+(traced: one compile) and prints wall and process CPU time per value.
+
+Usage (the quiet final run; each command ends with its own wall time):
+  python benchmarks/bench_rnn_linkage.py --sizes 1000,2000,4000,8000 --methods average --data gauss6,gauss8,census,bank
+  python benchmarks/bench_rnn_linkage.py --sizes 2000,8000 --methods complete,ward --data gauss8,census --repeats 1
+  python benchmarks/bench_rnn_linkage.py --sizes 16000 --methods average --data gauss8 --repeats 1 --rounds --peak 16000
+  python benchmarks/bench_rnn_linkage.py --sizes 32000 --methods average --data gauss8 --repeats 1 --no-peers --no-sequential --rounds
+  python benchmarks/bench_rnn_linkage.py --thresholds 1,2,4,8,16,32,64 --sizes 4000 --data gauss8,census --methods average,ward
 """
 
 from __future__ import annotations
