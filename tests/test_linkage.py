@@ -394,3 +394,26 @@ def test_initial_minima_equal_numpy_first_index_with_ties():
   np.testing.assert_array_equal(np.asarray(m), a.min(1))
   np.testing.assert_array_equal(np.asarray(first), a.argmin(1))
   assert (a == a.min(1)[:, None]).sum(1).max() > 1  # ties are present
+
+
+def test_agglomerate_closest_pair_loop_has_no_matrix_copy():
+  # agglomerate() with the closest-pair rule used to copy the n x n matrix
+  # twice per merge (the row reads fused into both in-place writes). Only
+  # the entry's copy of the caller's matrix (a jit parameter, read-only) may
+  # remain: no copy of any other n x n value.
+  n = 64
+
+  def run(d):
+    st = lk.init_state(d, None, "average")
+    return lk.agglomerate(st, lk.closest_pair, "average").parent
+
+  hlo = jax.jit(run).lower(jnp.ones((n, n), jnp.float32)).compile().as_text()
+  lines = hlo.splitlines()
+  entry = lines[next(k for k, l in enumerate(lines) if l.startswith("ENTRY")):]
+  params = {l.split("=")[0].strip().lstrip("%") for l in entry
+            if " parameter(" in l}
+  copies = [l for l in lines if " copy(" in l and f"f32[{n},{n}]" in l]
+  inner = [l for l in copies
+           if l.split("copy(")[1].split(")")[0].lstrip("%") not in params]
+  assert not inner, inner
+  assert len(copies) - len(inner) <= 1
