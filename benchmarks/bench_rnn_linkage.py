@@ -107,8 +107,8 @@ def _median_cpu_time(fn, repeats: int) -> float:
 def _blocks(count: np.ndarray, cap: np.ndarray, block: int) -> np.ndarray:
   """Block iterations the kernel runs for ``count`` rows (sizes block, block/16)."""
   big = np.minimum(block, cap)
-  small = np.where(cap >= 1024, np.maximum(big // 16, 1), big)
-  full = np.where(cap >= 1024, count // big, 0)
+  small = np.where(cap >= 256, np.maximum(big // 16, 1), big)
+  full = np.where(cap >= 256, count // big, 0)
   rest = count - full * big
   return full + -(-rest // small)
 

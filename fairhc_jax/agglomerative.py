@@ -581,13 +581,15 @@ def resolve_algorithm(algorithm: str, n: int, method: str) -> str:
   Why, on CPU (``benchmarks/bench_rnn_linkage.py``, 8-D Gaussians, average
   linkage, this project's 2-core machine, measured while other jobs ran,
   ``benchmarks/results/rnn_linkage_s17.txt``): warm, the rounds kernel took
-  3.6x the sequential kernel's time at n = 1,000 (27 rounds of fixed cost
-  for 999 merges), 0.7-0.8x at n = 2,000-4,000 and 1.0-1.25x at n = 8,000
-  (where both are bound by the column writes of merged rows: one scatter
-  per block of merges against one strided column per merge); and it
-  compiles 3-5x longer (27-64 s against 4-15 s: it holds the block bodies
-  and the sequential fallback). No size gains enough warm time to pay for
-  the longer compile in a single call, so CPU stays sequential. On a GPU a
+  0.4x the sequential kernel's wall time at n = 1,000 (0.8x its CPU time),
+  0.7-0.8x at n = 2,000-4,000 and 1.0-1.25x at n = 8,000 (where both are
+  bound by the column writes of merged rows: one scatter per block of
+  merges against one strided column per merge); and it compiles 3-5x
+  longer (15-64 s against 3-15 s: it holds the block bodies and the
+  sequential fallback). No size gains enough warm time to pay for the
+  longer compile in a single call, so CPU stays sequential; pass
+  ``algorithm="rnn"`` when one compiled kernel serves many calls at one
+  n of 1,000-4,000. On a GPU a
   sequential merge costs about 30 kernel launches (8-9 us per loop
   iteration before any work), so n - 1 merges cost far more than the
   rounds' few passes per round (the time model in the benchmark:

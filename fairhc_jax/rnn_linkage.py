@@ -145,12 +145,22 @@ def _row_minima(rows, alive):
   return m, first.astype(jnp.int32)
 
 
+_TWO_SIZES_MIN = 256
+"""From this matrix side on, blocks come in two sizes (see :func:`_block_sizes`)."""
+
+
 def _block_sizes(block: int, c: int):
   """Block sizes ``block`` and ``block / 16`` (two compiled bodies) for
-  matrices of side ``c >= 1024``: a count is covered by full blocks and then
+  matrices of side ``c >= 256``: a count is covered by full blocks and then
   small ones, the last one padded. Smaller matrices use one size (a padded
-  block costs little there, and each size is one more body to compile)."""
-  return [block] if (block < 32 or c < 1024) else [block, block // 16]
+  block costs little there, and each size is one more body to compile).
+
+  Measured (8-D Gaussians, average linkage, n = 1,000, measured while other
+  jobs ran): with one padded 256-pair block per round the rounds kernel took
+  0.32 s warm (0.16 s CPU), with the two sizes 0.05 s (0.05 s CPU; the
+  sequential kernel: 0.11 s, 0.04 s CPU), for 5 s more compile (19 s
+  against 14 s)."""
+  return [block] if (block < 32 or c < _TWO_SIZES_MIN) else [block, block // 16]
 
 
 def _blocked(count, block: int, c: int, body, carry):
