@@ -19,15 +19,23 @@ from fairhc_jax.datasets), size n and method, one run prints:
   and its index), plus the row traffic of the merges and a fixed cost per
   round and per fallback merge (kernel launches), for an H200 (4.8 TB/s).
 
-With ``--memory N`` it measures peak resident memory (VmHWM) of one linkage
-at n = N for both algorithms, each in its own subprocess, from points
-(``linkage_from_points``: the distance buffer is donated) and from a matrix
-the caller keeps (``linkage(D)``).
+With ``--peak N[,N]`` the same command ends with the peak resident memory
+(VmHWM) of one average linkage at each ``N``, each kernel in its own
+subprocess, from points (``linkage_from_points``: the distance buffer is
+donated and is the working matrix), with fastcluster's from its float64
+condensed vector; ``--memory N`` gives that table alone, also from a matrix
+the caller keeps (``linkage(D)``). The mark includes the compiler's memory,
+so it measures the kernel from n of about 12,000 on.
 
-Usage:
-  python benchmarks/bench_rnn_linkage.py --sizes 1000,2000,4000,8000,16000
-  python benchmarks/bench_rnn_linkage.py --sizes 20000 --data gauss8 --methods average --no-peers --no-sequential
-  python benchmarks/bench_rnn_linkage.py --memory 16000
+``--thresholds T[,T]`` sweeps the fallback threshold ``min_round_merges``
+(traced: one compile) and prints wall and process CPU time per value.
+
+Usage (the quiet final run; each command ends with its own wall time):
+  python benchmarks/bench_rnn_linkage.py --sizes 1000,2000,4000,8000 --methods average --data gauss6,gauss8,census,bank
+  python benchmarks/bench_rnn_linkage.py --sizes 2000,8000 --methods complete,ward --data gauss8,census --repeats 1
+  python benchmarks/bench_rnn_linkage.py --sizes 16000 --methods average --data gauss8 --repeats 1 --rounds --peak 16000
+  python benchmarks/bench_rnn_linkage.py --sizes 32000 --methods average --data gauss8 --repeats 1 --no-peers --no-sequential --rounds
+  python benchmarks/bench_rnn_linkage.py --thresholds 1,2,4,8,16,32,64 --sizes 4000 --data gauss8,census --methods average,ward
 """
 
 from __future__ import annotations
@@ -77,11 +85,30 @@ def _median_time(fn, repeats: int) -> float:
   return statistics.median(times)
 
 
+def _status_bytes(key: str) -> int:
+  with open("/proc/self/status") as f:
+    for line in f:
+      if line.startswith(key):
+        return int(line.split()[1]) * 1024
+  return 0
+
+
+def _median_cpu_time(fn, repeats: int) -> float:
+  """Median process CPU seconds (all threads) of ``fn``: steadier than wall
+  time when other jobs share the cores."""
+  times = []
+  for _ in range(repeats):
+    t = time.process_time()
+    fn()
+    times.append(time.process_time() - t)
+  return statistics.median(times)
+
+
 def _blocks(count: np.ndarray, cap: np.ndarray, block: int) -> np.ndarray:
   """Block iterations the kernel runs for ``count`` rows (sizes block, block/16)."""
   big = np.minimum(block, cap)
-  small = np.where(cap >= 1024, np.maximum(big // 16, 1), big)
-  full = np.where(cap >= 1024, count // big, 0)
+  small = np.where(cap >= 256, np.maximum(big // 16, 1), big)
+  full = np.where(cap >= 256, count // big, 0)
   rest = count - full * big
   return full + -(-rest // small)
 
@@ -122,12 +149,19 @@ def run(args) -> None:
 
   print(f"device: {jax.devices()[0].device_kind} ({jax.default_backend()}), "
         f"jax {jax.__version__}, fastcluster {fastcluster.__version__}, "
-        f"repeats {args.repeats} (median; 1 above n = 8,000); "
-        f"measured while other jobs ran (load {os.getloadavg()[0]:.1f})")
+        f"repeats {args.repeats} (median; 1 above n = 8,000); load "
+        f"{os.getloadavg()[0]:.1f}"
+        + (" (measured while other jobs ran)" if os.getloadavg()[0] > 1.2
+           else ""))
+  print("times: warm wall seconds through the public linkage() on the float32 "
+        "matrix (ours) and on the float64 condensed vector (peers); cmp = "
+        "first call minus warm (compile); peak memory: the table after this "
+        "one (--peak), each kernel in its own process")
   head = (f"{'data':<7} {'method':<8} {'n':>6} {'rounds':>6} {'1st':>5} "
           f"{'med':>4} {'minshare':>8} {'seq':>5} | {'rnn s':>7} "
           f"{'rnn cmp':>7} {'seq s':>7} {'seq cmp':>7} {'scipy s':>7} "
-          f"{'fastc s':>7} {'rnn/seq':>7} {'rnn/fc':>6} | {'gpu model s':>11}"
+          f"{'fastc s':>7} {'rnn/seq':>7} {'rnn/fc':>6} {'seq/fc':>6} | "
+          f"{'gpu model s':>11}"
           f" {'same':>4}")
   print(head)
   print("-" * len(head))
@@ -172,8 +206,8 @@ def run(args) -> None:
         mpr = st.merges_per_round
         share = (mpr / np.maximum(st.active_per_round, 1)).min() if st.rounds else 0
         bw, launch = gpu_model(st)
-        t_seq = row["sequential"][2] if "sequential" in row else float("nan")
-        c_seq = row["sequential"][3] if "sequential" in row else float("nan")
+        nan = (None, None) + (float("nan"),) * 2
+        _, _, t_seq, c_seq = row.get("sequential", nan)
         fc_t = peers.get("fastcluster", float("nan"))
         print(f"{name:<7} {method:<8} {n:>6} {st.rounds:>6} "
               f"{int(mpr[0]) if st.rounds else 0:>5} "
@@ -181,7 +215,7 @@ def run(args) -> None:
               f"{st.sequential_merges:>5} | {t_rnn:>7.3f} {c_rnn:>7.1f} "
               f"{t_seq:>7.3f} {c_seq:>7.1f} "
               f"{peers.get('scipy', float('nan')):>7.3f} {fc_t:>7.3f} "
-              f"{t_rnn / t_seq:>7.2f} {t_rnn / fc_t:>6.2f} | "
+              f"{t_rnn / t_seq:>7.2f} {t_rnn / fc_t:>6.2f} {t_seq / fc_t:>6.2f} | "
               f"{bw + launch:>11.4f} {same:>4}", flush=True)
         if args.rounds:
           print("   merges per round:", " ".join(map(str, mpr.tolist())))
@@ -194,6 +228,51 @@ def run(args) -> None:
                 f"linkage at 20,000 on an RTX 3080: {CUHC_20000_S} s; goal "
                 f"< 0.1 s)", flush=True)
       del d
+
+
+def thresholds(args) -> None:
+  """Warm time of the rounds kernel against its fallback threshold.
+
+  ``min_round_merges`` is a traced argument, so one compiled kernel per
+  ``(n, method)`` serves every threshold; each row also gives the rounds
+  and the merges left to the one-at-a-time fallback.
+  """
+  import jax
+  import jax.numpy as jnp
+
+  from fairhc_jax import rnn_linkage as rl
+  from fairhc_jax.distances import pairwise_distances
+
+  print(f"fallback threshold sweep (min_round_merges), warm, median of "
+        f"{args.repeats}; load {os.getloadavg()[0]:.1f}")
+  print(f"{'data':<7} {'method':<8} {'n':>6} {'thresh':>6} {'rounds':>6} "
+        f"{'seq':>5} {'time s':>8} {'/best':>6} {'cpu s':>8} {'/best':>6}")
+  for name in args.data:
+    for n in args.sizes:
+      x = points(name, n)
+      d = pairwise_distances(jnp.asarray(x, jnp.float32))
+      size = jnp.ones(n, jnp.float32)
+      for method in args.methods:
+        rows = []
+        for t in args.thresholds:
+          def call(t=t):
+            h, st, _ = rl.rounds_kernel(d, size, jnp.asarray(t, jnp.int32),
+                                        jnp.asarray(n, jnp.int32),
+                                        method=method)
+            h.parent.block_until_ready()
+            return st
+          st = call()
+          rows.append((t, int(st.rounds), int(st.sequential_merges),
+                       _median_time(call, args.repeats),
+                       _median_cpu_time(call, args.repeats)))
+        best = min(r[3] for r in rows)
+        best_cpu = min(r[4] for r in rows)
+        for t, r, sq, tm, cpu in rows:
+          print(f"{name:<7} {method:<8} {n:>6} {t:>6} {r:>6} {sq:>5} "
+                f"{tm:>8.3f} {tm / best:>6.2f} {cpu:>8.3f} {cpu / best_cpu:>6.2f}",
+                flush=True)
+      del d
+      jax.clear_caches()
 
 
 def _memory_child(n: int, algo: str, how: str) -> None:
@@ -210,34 +289,56 @@ def _memory_child(n: int, algo: str, how: str) -> None:
           return int(line.split()[1]) * 1024
     return 0
 
+  if algo == "fastcluster":  # the peer, from the float64 condensed vector
+    import fastcluster
+    import scipy.spatial.distance as ssd
+    y = ssd.pdist(np.random.default_rng(0).normal(size=(n, 8)))
+    with open("/proc/self/clear_refs", "w") as f:
+      f.write("5")
+    base = hwm()
+    fastcluster.linkage(y, "average")
+    print(f"{base} {hwm()}")
+    return
   x = jnp.asarray(np.random.default_rng(0).normal(size=(n, 8)), jnp.float32)
   if how == "points":
-    base = hwm()
-    h = fh.linkage_from_points(x, "average", algorithm=algo)
+    def call():
+      return fh.linkage_from_points(x, "average", algorithm=algo)
   else:
     d = pairwise_distances(x)
     d.block_until_ready()
-    base = hwm()
-    h = fh.linkage(d, "average", algorithm=algo)
+
+    def call():
+      return fh.linkage(d, "average", algorithm=algo)
+  # One call, compile included: the mark is max(compiler, kernel), so it is
+  # the kernel's from n of about 12,000 on, where the kernel's working set
+  # exceeds the compiler's (a warm second call after resetting the mark
+  # read low: XLA's allocator keeps freed buffers resident).
+  base = hwm()
+  h = call()
   h.parent.block_until_ready()
   del jax
   print(f"{base} {hwm()}")
 
 
-def memory(n: int) -> None:
+def memory(n: int, hows=("points", "matrix")) -> None:
+  """Peak resident memory of one average linkage at ``n`` (gauss8), each
+  kernel in a fresh process: ``points`` = ``linkage_from_points`` (the
+  distance buffer is donated: the working matrix), ``matrix`` =
+  ``linkage(D)`` with ``D`` kept by the caller; fastcluster from the float64
+  condensed vector (computed before the mark's base)."""
   gib = 2.0 ** 30
   mat = n * n * 4 / gib
   print(f"peak memory (VmHWM) of average linkage at n = {n}: one float32 "
         f"n x n matrix is {mat:.2f} GiB")
-  for how in ("points", "matrix"):
-    for algo in ("rnn", "sequential"):
-      out = subprocess.run(
-          [sys.executable, __file__, "--_memory-child", str(n), algo, how],
-          capture_output=True, text=True, check=True).stdout.split()
-      base, peak = int(out[-2]), int(out[-1])
-      print(f"  {how:<6} {algo:<10} peak {peak / gib:6.2f} GiB, above the "
-            f"process before the call {(peak - base) / gib:6.2f} GiB "
-            f"({(peak - base) / gib / mat:.2f} matrices)", flush=True)
+  runs = [(how, algo) for how in hows for algo in ("rnn", "sequential")]
+  for how, algo in runs + [("vector", "fastcluster")]:
+    out = subprocess.run(
+        [sys.executable, __file__, "--_memory-child", str(n), algo, how],
+        capture_output=True, text=True, check=True).stdout.split()
+    base, peak = int(out[-2]), int(out[-1])
+    print(f"  {how:<6} {algo:<11} peak {peak / gib:6.2f} GiB, above the "
+          f"process before the call {(peak - base) / gib:6.2f} GiB "
+          f"({(peak - base) / gib / mat:.2f} matrices)", flush=True)
 
 
 def main() -> None:
@@ -251,7 +352,13 @@ def main() -> None:
   p.add_argument("--rounds", action="store_true", help="print every round")
   p.add_argument("--model", action="store_true",
                  help="print the GPU model's terms for every row")
-  p.add_argument("--memory", type=int, default=0)
+  p.add_argument("--memory", type=int, default=0,
+                 help="only the peak-memory table at this n (both modes)")
+  p.add_argument("--peak", default="",
+                 help="comma list of n: after the table, peak memory "
+                      "(points mode, and fastcluster) at these sizes")
+  p.add_argument("--thresholds", default="",
+                 help="comma list: sweep min_round_merges instead of the table")
   p.add_argument("--_memory-child", nargs=3, help=argparse.SUPPRESS)
   args = p.parse_args()
   if args._memory_child:
@@ -264,7 +371,15 @@ def main() -> None:
   args.sizes = [int(s) for s in args.sizes.split(",")]
   args.methods = args.methods.split(",")
   args.data = args.data.split(",")
+  if args.thresholds:
+    args.thresholds = [int(t) for t in args.thresholds.split(",")]
+    thresholds(args)
+    return
+  t0 = time.perf_counter()
   run(args)
+  for n in (int(v) for v in args.peak.split(",") if v):
+    memory(n, hows=("points",))
+  print(f"# whole command: {time.perf_counter() - t0:.0f} s")
 
 
 if __name__ == "__main__":

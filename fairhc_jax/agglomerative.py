@@ -196,7 +196,10 @@ def init_state(dist: jax.Array, weights: Optional[jax.Array] = None,
       # two such groups is 2 w_i w_j / (w_i + w_j) times the squared distance.
       dist = dist * (2 * size[:, None] * size[None, :]
                      / (size[:, None] + size[None, :]))
-  dist = jnp.where(jnp.eye(n, dtype=bool), jnp.asarray(jnp.inf, dtype), dist)
+  # The diagonal as n single-element writes (in place on a donated or
+  # temporary matrix), not a whole-matrix select into a fresh n x n buffer.
+  diag = jnp.arange(n, dtype=jnp.int32)
+  dist = dist.at[diag, diag].set(jnp.asarray(jnp.inf, dtype))
   m = 2 * n - 1
   return LinkageState(
       dist=dist,
@@ -239,6 +242,15 @@ def merge(state: LinkageState, a, b, method: str, d_ab=None):
   j = jnp.maximum(a, b).astype(jnp.int32)
   row_i = jax.lax.dynamic_index_in_dim(dist, i, 0, keepdims=False)
   row_j = jax.lax.dynamic_index_in_dim(dist, j, 0, keepdims=False)
+  if d_ab is None:
+    # Rows in buffers of their own: fused into the two in-place writes
+    # below, the row reads made the second write read the matrix the first
+    # one had overwritten, and XLA copied the whole matrix twice per step
+    # (the agglomerate() loop with closest_pair; the compiled HLO showed
+    # copy(dist) before the row write and copy(result) after the column
+    # write). A one-element write gives each row its own buffer.
+    row_i = row_i.at[0].set(row_i[0])
+    row_j = row_j.at[0].set(row_j[0])
   d_ij = row_i[j] if d_ab is None else jnp.asarray(d_ab, dist.dtype)
   n_i = state.size[i]
   n_j = state.size[j]
@@ -306,11 +318,12 @@ def agglomerate(state: LinkageState,
   Stopping early (``num_merges < n - 1``) leaves several roots
   (``parent == NO_PARENT``) in ``state.parent``: the active clusters.
 
-  The closest-pair rule reads the whole matrix every step, and XLA may copy
-  the matrix every step here (it fuses the row reads into both in-place
-  writes); the cost per step stays O(n^2). A rule that knows ``d(a, b)``
-  can run its own loop over ``merge(..., d_ab=...)``, which the fast kernel
-  does without any copy.
+  The closest-pair rule reads the whole matrix every step (O(n^2) per
+  step). The matrix itself is updated in place: :func:`merge` gives the two
+  rows their own buffers, without which XLA copied the whole matrix twice
+  per step (a test checks the compiled loop). A rule that knows ``d(a, b)``
+  can run its own loop over ``merge(..., d_ab=...)``, as the fast kernel
+  does.
 
   Args:
     state: from :func:`init_state`.
@@ -340,6 +353,41 @@ def to_hierarchy(state: LinkageState) -> Hierarchy:
 # The fast kernel: cached row minima, lazy re-scans, shrinking matrix.
 
 _MIN_CAPACITY = 1024  # no compaction below this many slots
+
+
+_INIT_BLOCK = 256  # rows per block of the initial nearest-neighbour pass
+
+
+def initial_minima(dist: jax.Array):
+  """``(min, first index)`` of every row of ``float[n, n]``, in row blocks.
+
+  The same values as ``dist.min(1)`` and the first index attaining it, but
+  computed on blocks of :data:`_INIT_BLOCK` contiguous rows, so that no
+  ``n x n`` temporary is made (XLA:CPU materialized the ``int32[n, n]``
+  index select of the one-shot form: a second matrix, and a slow first
+  touch of fresh memory). A last partial block is clamped to the end and
+  recomputes some rows (the same values).
+
+  Returns:
+    ``(float[n], int32[n])``.
+  """
+  n = dist.shape[0]
+  b = min(_INIT_BLOCK, n)
+  idx = jnp.arange(n, dtype=jnp.int32)
+
+  def block(t, carry):
+    mind, nn = carry
+    start = jnp.minimum(t * b, n - b)
+    rows = jax.lax.dynamic_slice_in_dim(dist, start, b, axis=0)
+    m = jnp.min(rows, axis=1)
+    first = jnp.min(jnp.where(rows == m[:, None], idx[None, :], n), axis=1)
+    mind = jax.lax.dynamic_update_slice_in_dim(mind, m, start, axis=0)
+    nn = jax.lax.dynamic_update_slice_in_dim(nn, first.astype(jnp.int32),
+                                             start, axis=0)
+    return mind, nn
+
+  return jax.lax.fori_loop(0, -(-n // b), block,
+                           (jnp.zeros(n, dist.dtype), jnp.zeros(n, jnp.int32)))
 
 
 def _scan_row(dist, alive, k):
@@ -491,10 +539,7 @@ def _cached_minima_linkage(dist: jax.Array, size: jax.Array,
   if method == "single":
     return _mst_single_linkage(dist), None, (dist if donated else None)
   state = init_state(dist, size, method)
-  idx = jnp.arange(n, dtype=jnp.int32)
-  mind = jnp.min(state.dist, axis=1)
-  nn = jnp.min(jnp.where(state.dist == mind[:, None], idx[None, :], n),
-               axis=1).astype(jnp.int32)
+  mind, nn = initial_minima(state.dist)
   stale = jnp.zeros(n, bool)
   active = n
   first_work = None
@@ -533,13 +578,19 @@ def resolve_algorithm(algorithm: str, n: int, method: str) -> str:
   ``"rnn"`` from ``n >= 2048`` points for every method, else
   ``"sequential"``.
 
-  Why, from ``benchmarks/bench_rnn_linkage.py`` on this project's 2-core
-  CPU (``benchmarks/results/rnn_linkage_average.txt``, measured while
-  other jobs ran): warm, the rounds kernel took 0.65-1.6x the sequential
-  kernel's time at n = 2,000-8,000 (average linkage; both do about the
-  same memory traffic per merge on CPU, where a loop iteration is cheap),
-  and it compiles 2-4x longer (it holds two block bodies per phase). On a
-  GPU a sequential merge costs about 30 kernel launches (8-9 us per loop
+  Why, on CPU (``benchmarks/bench_rnn_linkage.py``, 8-D Gaussians, average
+  linkage, this project's 2-core machine, measured while other jobs ran,
+  ``benchmarks/results/rnn_linkage_s17.txt``): warm, the rounds kernel took
+  0.4x the sequential kernel's wall time at n = 1,000 (0.8x its CPU time),
+  0.7-0.8x at n = 2,000-4,000 and 1.0-1.25x at n = 8,000 (where both are
+  bound by the column writes of merged rows: one scatter per block of
+  merges against one strided column per merge); and it compiles 3-5x
+  longer (15-64 s against 3-15 s: it holds the block bodies and the
+  sequential fallback). No size gains enough warm time to pay for the
+  longer compile in a single call, so CPU stays sequential; pass
+  ``algorithm="rnn"`` when one compiled kernel serves many calls at one
+  n of 1,000-4,000. On a GPU a
+  sequential merge costs about 30 kernel launches (8-9 us per loop
   iteration before any work), so n - 1 merges cost far more than the
   rounds' few passes per round (the time model in the benchmark:
   ``rounds x passes x matrix bytes / bandwidth`` plus launches). Below

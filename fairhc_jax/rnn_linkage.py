@@ -44,10 +44,28 @@ the trees have the same merge heights and, for every method but
 differently with identical cophenetic distances.
 
 Memory: one working ``n x n`` matrix, updated in place (no whole-matrix
-copy in the compiled loops; a test inspects the HLO), the input buffer
-itself when it is donated (``linkage_from_points``, ``linkage(...,
-overwrite=True)``); plus, once per phase, the half-size packed matrix, and
-``block x n`` row blocks.
+copy in the compiled loops, none at all with a donated input; a test
+inspects the HLO), the input buffer itself when it is donated
+(``linkage_from_points``, ``linkage(..., overwrite=True)``); plus, once per
+phase, the half-size packed matrix, and ``block x n`` row blocks. The
+initial nearest neighbours are found in blocks of rows and the diagonal is
+written in place (:func:`fairhc_jax.agglomerative.initial_minima`,
+:func:`~fairhc_jax.agglomerative.init_state`): the one-shot forms made an
+``int32[n, n]`` and a fresh ``float[n, n]`` temporary, 0.45 s of a 4.1 s
+run at n = 8,000 and one extra matrix at the peak.
+
+Where the time goes (XLA:CPU profile at n = 4,000 and 8,000, average
+linkage, 8-D Gaussians): more than half of a run is the column writes of
+the merged rows, an element scatter of ``block x n`` values per block of
+merges (12-30 ns per element against 0.1-0.5 ns for a streamed pass; XLA's
+scatter touches one cache line per element), plus building its indices and
+transposing its values (another 10-15%). Re-reading stale rows, the
+batched Lance-Williams rows and the pair search are each under 10%. The
+column writes of retired rows are dropped. A layout that appends the new
+clusters of a round as contiguous rows and columns (a dynamic-update-slice
+of a transposed block, about 4 ns per element measured) would remove most
+of the scatter, at the cost of free slots beyond ``n``; not built yet
+(``benchmarks/results/rnn_linkage_profile.txt`` has the measurements).
 
 Statistics (:class:`RoundStats`, :class:`LinkageStats` from the public
 ``linkage(..., return_stats=True)``): the number of rounds, the merges,
@@ -71,8 +89,21 @@ from fairhc_jax.hierarchy import NO_PARENT, Hierarchy
 
 DEFAULT_MIN_ROUND_MERGES = 4
 """Default fallback threshold: a round that would merge fewer pairs than this
-switches the phase to one-at-a-time merging (measured: see
-``benchmarks/bench_rnn_linkage.py``)."""
+(and fewer than half the active clusters) switches the phase to
+one-at-a-time merging.
+
+Measured (``benchmarks/bench_rnn_linkage.py --thresholds
+1,2,4,8,16,32,64,128,256``, 8-D Gaussians, n = 2,000, average and Ward,
+process CPU time, measured while other jobs ran; results in
+``benchmarks/results/rnn_linkage_thresholds.txt``): the time is flat within
+the noise (about 10%) from 2 to 64; 1 (never fall back) costs 10-20% more,
+because a round has a fixed cost of a few sequential merges (the pair
+search, the sort of the pairs, the re-read bookkeeping) and the tail of
+rounds merges one or two pairs each; from 128 on Ward gets slower, as the
+fallback takes over rounds that merge many pairs. The adversarial line with
+growing gaps (one pair per round) goes to the fallback at once for every
+threshold from 2 on. 4 sits in the flat part, and equals the fixed cost of
+a round in sequential merges."""
 
 _ELEMENT_WRITE_MIN = 1024
 """From this matrix side on, columns are written as single elements (faster
@@ -114,12 +145,22 @@ def _row_minima(rows, alive):
   return m, first.astype(jnp.int32)
 
 
+_TWO_SIZES_MIN = 256
+"""From this matrix side on, blocks come in two sizes (see :func:`_block_sizes`)."""
+
+
 def _block_sizes(block: int, c: int):
   """Block sizes ``block`` and ``block / 16`` (two compiled bodies) for
-  matrices of side ``c >= 1024``: a count is covered by full blocks and then
+  matrices of side ``c >= 256``: a count is covered by full blocks and then
   small ones, the last one padded. Smaller matrices use one size (a padded
-  block costs little there, and each size is one more body to compile)."""
-  return [block] if (block < 32 or c < 1024) else [block, block // 16]
+  block costs little there, and each size is one more body to compile).
+
+  Measured (8-D Gaussians, average linkage, n = 1,000, measured while other
+  jobs ran): with one padded 256-pair block per round the rounds kernel took
+  0.32 s warm (0.16 s CPU), with the two sizes 0.05 s (0.05 s CPU; the
+  sequential kernel: 0.11 s, 0.04 s CPU), for 5 s more compile (19 s
+  against 14 s)."""
+  return [block] if (block < 32 or c < _TWO_SIZES_MIN) else [block, block // 16]
 
 
 def _blocked(count, block: int, c: int, body, carry):
@@ -202,7 +243,10 @@ def _merge_block(carry, ii, jj, dd, valid, method: str):
   # the rows (a page per element); single elements in row-major order ran
   # 2.3x faster (n = 2,000) but compile slower, so they serve large matrices.
   if c >= _ELEMENT_WRITE_MIN:
-    rows_k = jnp.broadcast_to(jnp.arange(c, dtype=jnp.int32)[:, None], (c, b))
+    # Rows of retired slots are never read again: their writes are dropped
+    # (a quarter of the rows in a phase on average, and their memory traffic).
+    live_rows = jnp.where(alive, jnp.arange(c, dtype=jnp.int32), c)
+    rows_k = jnp.broadcast_to(live_rows[:, None], (c, b))
     cols_k = jnp.broadcast_to(iw[None, :], (c, b))
     dist = dist.at[rows_k.reshape(-1), cols_k.reshape(-1)].set(
         new.T.reshape(-1), mode="drop")
@@ -368,7 +412,7 @@ def _rounds_linkage(dist, size, min_pairs=DEFAULT_MIN_ROUND_MERGES,
   if max_rounds is None:
     max_rounds = n
   st = _agg.init_state(dist, size, method)
-  mind, nn = _row_minima(st.dist, st.alive)
+  mind, nn = _agg.initial_minima(st.dist)  # blocked: no n x n temporary
   stale = jnp.zeros(n, bool)
   active = n
   first_work = None

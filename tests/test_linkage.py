@@ -324,13 +324,17 @@ def test_overwrite_donates():
 @pytest.mark.parametrize("method", METHODS)
 def test_compiled_kernel_has_no_matrix_copy(method):
   # Whole-matrix copies inside the merge loop would cost O(n^2) per merge.
+  # The kernel with its input donated (as linkage_from_points and
+  # overwrite=True run it) must have none at all; the non-donated one
+  # differs only by the working copy of the caller's matrix at the entry.
   n = 64
   d = jnp.ones((n, n), jnp.float32)
-  hlo = lk._linkage_kernel.lower(d, jnp.ones(n, jnp.float32),
-                                 method=method).compile().as_text()
+  hlo = lk._linkage_kernel_donating.lower(d, jnp.ones(n, jnp.float32),
+                                          method=method).compile().as_text()
   copies = [line for line in hlo.splitlines()
             if " copy(" in line and f"f32[{n},{n}]" in line]
   assert not copies, copies
+  assert f"f32[{n},{n}]" in hlo  # the check looks at the right buffers
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -375,3 +379,41 @@ def test_merge_with_known_distance_equals_reading_it():
     s2, r2 = lk.merge(st, a, b, method, d_ab=st.dist[a, b])
     for x, y in zip(jax.tree_util.tree_leaves((s1, r1)), jax.tree_util.tree_leaves((s2, r2))):
       np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
+
+
+def test_initial_minima_equal_numpy_first_index_with_ties():
+  # Row blocks of 256 with a clamped partial last block (n = 300) on a
+  # matrix with many exact ties (small integers) and the diagonal at inf:
+  # the minimum and the FIRST index attaining it, as NumPy's argmin.
+  n = 300
+  rng = np.random.default_rng(0)
+  a = rng.integers(1, 6, size=(n, n)).astype(np.float32)
+  a = np.minimum(a, a.T)
+  np.fill_diagonal(a, np.inf)
+  m, first = lk.initial_minima(jnp.asarray(a))
+  np.testing.assert_array_equal(np.asarray(m), a.min(1))
+  np.testing.assert_array_equal(np.asarray(first), a.argmin(1))
+  assert (a == a.min(1)[:, None]).sum(1).max() > 1  # ties are present
+
+
+def test_agglomerate_closest_pair_loop_has_no_matrix_copy():
+  # agglomerate() with the closest-pair rule used to copy the n x n matrix
+  # twice per merge (the row reads fused into both in-place writes). Only
+  # the entry's copy of the caller's matrix (a jit parameter, read-only) may
+  # remain: no copy of any other n x n value.
+  n = 64
+
+  def run(d):
+    st = lk.init_state(d, None, "average")
+    return lk.agglomerate(st, lk.closest_pair, "average").parent
+
+  hlo = jax.jit(run).lower(jnp.ones((n, n), jnp.float32)).compile().as_text()
+  lines = hlo.splitlines()
+  entry = lines[next(k for k, l in enumerate(lines) if l.startswith("ENTRY")):]
+  params = {l.split("=")[0].strip().lstrip("%") for l in entry
+            if " parameter(" in l}
+  copies = [l for l in lines if " copy(" in l and f"f32[{n},{n}]" in l]
+  inner = [l for l in copies
+           if l.split("copy(")[1].split(")")[0].lstrip("%") not in params]
+  assert not inner, inner
+  assert len(copies) - len(inner) <= 1

@@ -296,14 +296,19 @@ def test_float32_matches_scipy():
 def test_compiled_rounds_kernel_has_no_matrix_copy():
   # A whole-matrix copy per block or round would cost O(n^2) each time.
   # (block=16, so that the 16 x 16 cross-distance block of a merge block,
-  # which is transposed, cannot be mistaken for the 48 x 48 matrix.)
+  # which is transposed, cannot be mistaken for the 48 x 48 matrix.) The
+  # kernel with the input donated (as linkage_from_points runs it) must
+  # have none at all; the non-donated one differs only by the working copy
+  # of the caller's matrix at the entry (the same loops).
   n = 48
   d = jnp.ones((n, n), jnp.float32)
-  hlo = rl.rounds_kernel.lower(d, jnp.ones(n, jnp.float32), 4, n,
-                               method="average", block=16).compile().as_text()
+  hlo = rl.rounds_kernel_donating.lower(
+      d, jnp.ones(n, jnp.float32), 4, n, method="average",
+      block=16).compile().as_text()
   copies = [line for line in hlo.splitlines()
             if " copy(" in line and f"f32[{n},{n}]" in line]
   assert not copies, copies
+  assert f"f32[{n},{n}]" in hlo  # the check looks at the right buffers
 
 
 @pytest.mark.slow
