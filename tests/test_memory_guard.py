@@ -77,3 +77,23 @@ def test_linkage_is_guarded_before_its_kernel(monkeypatch):
   D = np.ones((60, 60), np.float32) - np.eye(60, dtype=np.float32)
   with pytest.raises(MemoryError, match=r"^linkage: n = 60 points need 0.00 GB for the linkage's working copies"):
     linkage(D)
+
+
+def test_linkage_guard_asks_for_each_kernels_measured_working_set(monkeypatch):
+  # One 60 x 60 float32 matrix is 14,400 bytes; the guard allows 90% of the free
+  # memory. Sequential needs 1.5 matrices (21,600 B), rounds 1.75 (25,200 B),
+  # and a donated D saves one matrix.
+  import jax.numpy as jnp
+
+  from fairhc_jax.agglomerative import linkage, working_matrices
+  assert (working_matrices("sequential", False), working_matrices("rnn", False)) == (1.5, 1.75)
+  assert (working_matrices("sequential", True), working_matrices("rnn", True)) == (0.5, 0.75)
+  monkeypatch.setattr(memory, "free_bytes", lambda device=None: 26_000)  # 23,400 usable
+  D = np.ones((60, 60), np.float32) - np.eye(60, dtype=np.float32)
+  assert linkage(D, algorithm="sequential").num_leaves == 60
+  with pytest.raises(MemoryError, match=r"^linkage: n = 60 points need 0.00 GB"):
+    linkage(D, algorithm="rnn")
+  monkeypatch.setattr(memory, "free_bytes", lambda device=None: 9_000)  # 8,100 usable
+  with pytest.raises(MemoryError):
+    linkage(D, algorithm="sequential")
+  assert linkage(jnp.asarray(D), algorithm="sequential", overwrite=True).num_leaves == 60
