@@ -52,6 +52,7 @@ from fairhc_jax.soft import cost as _cost
 from fairhc_jax.soft import decoding as _decode
 from fairhc_jax.soft import fairness as _fair
 from fairhc_jax.soft import params as _params
+from fairhc_jax.soft import tree_step as _tree
 from fairhc_jax.soft.fairness import FairnessTarget
 from fairhc_jax.soft.params import SoftHierarchy
 
@@ -197,7 +198,7 @@ def tangent(grads: SoftHierarchy) -> SoftHierarchy:
 def make_step(optimizer: Optional[optax.GradientTransformation] = None, *,
               batched: bool = False,
               internal_scale: float = DEFAULT_INTERNAL_SCALE,
-              decoded_penalty: bool = False):
+              decoded_penalty: bool = False, mode: str = "dense"):
   """A jitted projected optimisation step for any optax optimiser.
 
   Args:
@@ -209,6 +210,12 @@ def make_step(optimizer: Optional[optax.GradientTransformation] = None, *,
       the internal tree).
     decoded_penalty: the penalty of the decoded tree, straight-through
       (see :func:`loss`).
+    mode: ``"dense"`` (default): :func:`loss` (soft points, the exact
+      expectation, two ``n x n`` by ``n x n'`` products per step);
+      ``"tree"``: :func:`fairhc_jax.soft.tree_step.tree_loss_and_grad`,
+      the loss of the decoded tree (points straight-through too, the
+      penalty always that of the decoded tree) and the dense formula's
+      gradient there, by tree sums in ``O(n^2 + n n' + n'^2)``.
 
   Returns:
     ``(init, step)``: ``init(params) -> opt_state`` and
@@ -218,10 +225,17 @@ def make_step(optimizer: Optional[optax.GradientTransformation] = None, *,
     the update through :func:`~.params.project` after it.
   """
   opt = optimizer if optimizer is not None else default_optimizer()
+  if mode not in ("dense", "tree"):
+    _checks.fail("make_step", "mode", "be 'dense' or 'tree'", repr(mode))
 
   def step(params, opt_state, problem, penalty):
-    grad_fn = jax.value_and_grad(_loss_and_metrics, has_aux=True)
-    (_, metrics), grads = grad_fn(params, problem, penalty, decoded_penalty)
+    if mode == "tree":
+      tm, grads = _tree.tree_loss_and_grad(params, problem.S, problem.scale,
+                                           problem.target, penalty)
+      metrics = Metrics(tm.loss, tm.cost, tm.penalty)
+    else:
+      grad_fn = jax.value_and_grad(_loss_and_metrics, has_aux=True)
+      (_, metrics), grads = grad_fn(params, problem, penalty, decoded_penalty)
     grads = tangent(grads)
     updates, opt_state = opt.update(grads, opt_state, params)
     updates = SoftHierarchy(updates.A, internal_scale * updates.B)
