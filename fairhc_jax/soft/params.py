@@ -125,13 +125,16 @@ def _project_rows(V, mask):
   def michelot(_):
     th0 = (jnp.sum(jnp.where(mask, V, 0), -1) - 1) / jnp.maximum(width, 1).astype(V.dtype)
 
+    # Stop when no row's active set changed (then theta is a fixed point):
+    # comparing theta itself can creep by one ulp per round in float32.
     def body(c):
-      th, _ = c
+      th, prev, it, _ = c
       a = mask & (V > th[:, None])
-      cnt = jnp.maximum(jnp.sum(a, -1), 1).astype(V.dtype)
-      nt = (jnp.sum(jnp.where(a, V, 0), -1) - 1) / cnt
-      return nt, jnp.any(nt > th)
-    return jax.lax.while_loop(lambda c: c[1], body, (th0, True))[0]
+      cnt = jnp.sum(a, -1, dtype=jnp.int32)
+      nt = (jnp.sum(jnp.where(a, V, 0), -1) - 1) / jnp.maximum(cnt, 1).astype(V.dtype)
+      return nt, cnt, it + 1, jnp.any(cnt != prev)
+    init = (th0, jnp.full(th0.shape, -1, jnp.int32), jnp.int32(0), jnp.bool_(True))
+    return jax.lax.while_loop(lambda c: c[3] & (c[2] <= k + 1), body, init)[0]
 
   theta = jax.lax.cond(unsure, michelot, lambda _: theta, None)
   return jnp.where(mask, jnp.maximum(V - theta[:, None], 0), 0)
