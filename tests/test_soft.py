@@ -529,3 +529,19 @@ def test_tree_step_gradient_rows_are_exact_move_costs():
       moved[i] = z
       costs.append(oracle_cost(S, moved, npar))
     np.testing.assert_allclose(gA[i] - gA[i, 0], np.asarray(costs) - costs[0], atol=1e-9)
+
+
+def test_repair_by_blocks_makes_every_cluster_a_union_of_blocks():
+  from fairhc_jax.soft import completion
+  rng = np.random.default_rng(3)
+  n = 14
+  S = similarity(rng, n)
+  h = fh.linkage(jnp.asarray(1 - S - np.diag(np.diag(1 - S)), jnp.float32))
+  blocks = rng.permutation(np.arange(n) % 6)
+  blocks[0] = 5                      # block sizes 1..3 mixed
+  r = completion.repair_by_blocks(h, blocks)
+  check_tree(np.asarray(r.parent), n)
+  for cl in _cluster_sets(r):
+    got = set(np.unique(blocks[list(cl)]))
+    whole = set(np.nonzero(np.isin(blocks, list(got)))[0])
+    assert len(cl) == 1 or whole == set(cl), "a cluster splits a block"

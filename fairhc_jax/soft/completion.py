@@ -39,7 +39,7 @@ import numpy as np
 from fairhc_jax import hierarchy as _hier
 from fairhc_jax.hierarchy import Hierarchy
 
-__all__ = ["complete_by_average_linkage", "complete_by_reference"]
+__all__ = ["complete_by_average_linkage", "complete_by_reference", "repair_by_blocks"]
 
 
 # ---------------------------------------------------------------------------
@@ -331,3 +331,67 @@ def complete_by_average_linkage(h: Hierarchy, S) -> Hierarchy:
       top = new
     top_of[z] = top
   return _finish(n, parent, new_parent, top_of)
+
+
+def repair_by_blocks(h: Hierarchy, blocks) -> Hierarchy:
+  """A tree whose clusters are unions of ``blocks``, merged as ``h`` merges them.
+
+  The fairlet repair of a soft tree: every block (e.g. a fairlet of
+  :func:`fairhc_jax.fair_hierarchical_clustering`, ``result.fairlets``)
+  becomes one flat node over its points, and the blocks are merged by single
+  linkage on ``h``'s ultrametric (two groups of blocks join at the lowest
+  node of ``h`` that holds a point of each; equal levels make one multi-way
+  node). Every cluster is then a block or a union of blocks, so with fair
+  blocks (``Balance``: each block's ``min/max`` at least ``b/r``) every
+  cluster of two or more points is fair; the cost is reported by the caller
+  with the exact :func:`fairhc_jax.dasgupta_cost`.
+
+  Args:
+    h: a valid hierarchy over ``n`` points.
+    blocks: ``int[n]`` block of every point, values ``0..b-1`` all used.
+
+  Returns:
+    The repaired :class:`~fairhc_jax.Hierarchy`.
+  """
+  parent = np.asarray(h.parent).astype(np.int64)
+  n = (parent.shape[0] + 1) // 2
+  blocks = np.asarray(blocks).astype(np.int64)
+  b = int(blocks.max()) + 1
+  sizes = np.bincount(blocks, minlength=b)
+  node = np.where(sizes >= 2, n + np.arange(b), -1)
+  first = np.full(b, -1, np.int64)
+  for i in range(n - 1, -1, -1):
+    first[blocks[i]] = i
+  node = np.where(sizes >= 2, node, first)
+  new_parent = {}
+  for i in range(n):
+    if sizes[blocks[i]] >= 2:
+      new_parent[i] = int(node[blocks[i]])
+  if b == 1:
+    out = np.full(n + 1, _hier.UNUSED, np.int64)
+    for u, p in new_parent.items():
+      out[u] = p
+    out[n] = _hier.NO_PARENT
+    return _hier.from_parent(out.astype(np.int32), num_leaves=n)
+  rkids, _, rorder, rstart, rstop = _structure(parent, n)
+  gap = np.zeros(n - 1, np.int64)
+  for v in range(n, parent.shape[0]):
+    if parent[v] == _hier.UNUSED:
+      continue
+    for c in rkids[v][1:]:
+      gap[rstart[c] - 1] = v
+  rmq = _RangeMax(gap)
+  lab = blocks[rorder]
+  cross = np.nonzero(lab[:-1] != lab[1:])[0]
+  lev = rmq.query(cross, cross)
+  top, next_id = _merge_groups([int(x) for x in node], lab[cross], lab[cross + 1], lev,
+                               n + b, new_parent)
+  out = np.full(next_id, _hier.UNUSED, np.int64)
+  for u, p in new_parent.items():
+    out[u] = p
+  out[top] = _hier.NO_PARENT
+  used = np.nonzero(out != _hier.UNUSED)[0]
+  relabel = np.full(next_id, -1, np.int64)
+  relabel[used] = np.arange(used.shape[0])
+  compact = np.where(out[used] >= 0, relabel[np.maximum(out[used], 0)], _hier.NO_PARENT)
+  return _hier.from_parent(compact.astype(np.int32), num_leaves=n)
