@@ -453,7 +453,8 @@ def _cluster_sets(h):
   return {frozenset(map(int, s)) for s in fh.hierarchy.leaf_sets(h) if s is not None}
 
 
-@pytest.mark.parametrize("n,k", [(3, 1), (13, 4), (40, 9)])
+@pytest.mark.parametrize("n,k", [(13, 4), pytest.param(3, 1, marks=pytest.mark.slow),
+                                 pytest.param(40, 9, marks=pytest.mark.slow)])
 def test_completion_of_the_compressed_start_is_the_start(n, k):
   rng = np.random.default_rng(n + k)
   S = similarity(rng, n)
@@ -489,20 +490,23 @@ def test_completion_refines_and_never_costs_more(how):
 
 # ---------------------------------------------------------------------------
 # The tree-sum step (mode="tree").
-def test_tree_step_value_and_gradient_equal_the_dense_formula_at_hard_points():
+@pytest.mark.parametrize("n,k", [(15, 6), pytest.param(3, 2, marks=pytest.mark.slow)])
+def test_tree_step_value_and_gradient_equal_the_dense_formula_at_hard_points(n, k):
   from fairhc_jax.soft import tree_step, train
   rng = np.random.default_rng(11)
+  dense = jax.jit(jax.value_and_grad(train._loss_and_metrics, has_aux=True),
+                  static_argnums=3)
+  tree = jax.jit(tree_step.tree_loss_and_grad)
   with jax.enable_x64(True):
-    for n, k in [(2, 1), (3, 2), (15, 6)]:
+    for _ in range(2):
       lp, npar = random_soft_tree(rng, n, k)
       p = one_hot(lp, npar, np.float64)
       S = similarity(rng, n)
       colors = rng.integers(0, 2, n)
       colors[:2] = [0, 1]
       prob = soft.make_problem(jnp.asarray(S), colors, constraint=fh.Balance(1, 2), min_size=3)
-      (val, met), g = jax.value_and_grad(train._loss_and_metrics, has_aux=True)(
-          p, prob, 0.7, True)
-      tm, tg = tree_step.tree_loss_and_grad(p, prob.S, prob.scale, prob.target, 0.7)
+      (val, met), g = dense(p, prob, 0.7, True)
+      tm, tg = tree(p, prob.S, prob.scale, prob.target, 0.7)
       # The value is the exact cost of the hard tree (oracle) plus the penalty.
       assert float(tm.cost) == pytest.approx(oracle_cost(S, lp, npar) * float(prob.scale),
                                              rel=1e-12)
@@ -512,6 +516,7 @@ def test_tree_step_value_and_gradient_equal_the_dense_formula_at_hard_points():
       np.testing.assert_allclose(np.asarray(tg2.B), np.asarray(dg.B), atol=1e-12)
 
 
+@pytest.mark.slow
 def test_tree_step_gradient_rows_are_exact_move_costs():
   from fairhc_jax.soft import tree_step
   rng = np.random.default_rng(5)
@@ -520,7 +525,8 @@ def test_tree_step_gradient_rows_are_exact_move_costs():
   S = similarity(rng, n)
   with jax.enable_x64(True):
     p = one_hot(lp, npar, np.float64)
-    _, g = tree_step.tree_loss_and_grad(p, jnp.asarray(S), 1.0, None, 0.0)
+    _, g = jax.jit(tree_step.tree_loss_and_grad, static_argnums=3)(
+        p, jnp.asarray(S), 1.0, None, 0.0)
     gA = np.asarray(g.A)
   for i in range(n):
     costs = []
