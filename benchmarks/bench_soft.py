@@ -16,6 +16,10 @@ Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
   (``fair_hierarchical_clustering``, inner ``"flat"`` so that every cluster
   is checked) and ``fair_hc`` over average linkage; every tree judged with
   the exact ``dasgupta_cost`` and ``check_fairness`` under the same scope.
+  Each soft tree is also repaired with exact operators and judged again:
+  ``fair_hc`` 8/2 over its binary completion, and the fairlet repair
+  (``soft.completion.repair_by_blocks`` with the fairlets of the fairlet
+  pipeline above: every cluster a union of fairlets).
   Also writes ``soft_front.png``.
 
 Usage::
@@ -41,6 +45,7 @@ import numpy as np
 
 import fairhc_jax as fh
 from fairhc_jax import soft
+from fairhc_jax.soft import completion as _completion  # noqa: F401 (soft.completion)
 from fairhc_jax.soft import train as _train
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
@@ -94,14 +99,19 @@ def part_step(args):
   D, S, colors = load("census", args.n)
   problem = soft.make_problem(S, colors, constraint=fh.Balance(1, 3))
   p = soft.random_init(jax.random.key(0), args.n, args.num_internal)
+  init, step = soft.make_step(mode="tree")
+  st = init(p)
+  first_t, med_t, _ = timed(step, p, st, problem, 1.0)
+  out.append(f"step mode='tree' (Adam, penalty on; decoded-tree loss, tree sums): "
+             f"compile+first {first_t:.2f} s, warm median {med_t * 1e3:.1f} ms")
   init, step = soft.make_step()
   st = init(p)
-  first, med, _ = timed(step, p, st, problem, 1.0)
+  first, med, _ = timed(step, p, st, problem, 1.0, repeat=2)
   anc = soft.ancestors(p)
   mm = jax.jit(lambda S, a: S @ a)
   _, med_mm, _ = timed(mm, S, anc)
   flops = 2 * args.n ** 2 * args.num_internal
-  out.append(f"step (Adam, penalty on): compile+first {first:.2f} s, warm median {med * 1e3:.1f} ms")
+  out.append(f"step mode='dense' (Adam, penalty on): compile+first {first:.2f} s, warm median {med * 1e3:.1f} ms")
   out.append(f"one S @ Anc product ({flops / 1e9:.1f} GFLOP): {med_mm * 1e3:.1f} ms "
              f"({flops / med_mm / 1e9:.0f} GFLOP/s); a step needs two (forward, reverse)")
   # HypHC's decoding is single linkage on the n x n matrix of LCA depths: its floor.
@@ -111,9 +121,9 @@ def part_step(args):
   t = time.perf_counter()
   res = soft.fit(jax.random.key(0), S, colors, constraint=fh.Balance(1, 3), penalty=1.0,
                  num_internal=args.num_internal, steps=args.steps, eval_every=args.steps,
-                 progress=False)
-  out.append(f"whole fit ({args.steps} steps, 2 evaluations, includes compiles): "
-             f"{time.perf_counter() - t:.1f} s")
+                 progress=False, mode="tree")
+  out.append(f"whole fit mode='tree' ({args.steps} steps, 2 evaluations, includes compiles "
+             f"and the average-linkage start): {time.perf_counter() - t:.1f} s")
   out.append(f"command: python benchmarks/bench_soft.py step --n {args.n} "
              f"--num-internal {args.num_internal} --steps {args.steps}")
   write("step", out)
@@ -122,7 +132,9 @@ def part_step(args):
 def part_plain(args):
   out = []
   header(out, "soft hierarchies without a penalty: decoded exact cost vs average linkage")
-  out.append(f"# n' = {args.num_internal}, {args.steps} steps, Adam(0.01), internal_scale 0.1")
+  out.append(f"# n' = {args.num_internal}, {args.steps} steps, Adam(0.01), internal_scale 0.1, "
+             f"mode={args.mode!r}; decoded trees completed (complete='auto': by the start "
+             "tree from average linkage, by average linkage inside each node from random)")
   out.append(f"{'data':>7} {'n':>5} {'avg-link':>12} {'compressed':>12} "
              f"{'soft(avg)':>12} {'ratio':>7} {'soft(rand)':>12} {'ratio':>7} {'fit s':>7}")
   for name in args.data:
@@ -133,18 +145,24 @@ def part_plain(args):
       comp = float(fh.dasgupta_cost(soft.decode(soft.from_hierarchy(h, args.num_internal)), S))
       t = time.perf_counter()
       ra = soft.fit(jax.random.key(0), S, num_internal=args.num_internal, steps=args.steps,
-                    eval_every=max(1, args.steps // 4), progress=False)
+                    eval_every=max(1, args.steps // 10), progress=False, mode=args.mode)
       ta = time.perf_counter() - t
       rr = soft.fit(jax.random.key(1), S, num_internal=args.num_internal, steps=args.steps,
-                    init="random", eval_every=max(1, args.steps // 4), progress=False)
+                    init="random", eval_every=max(1, args.steps // 10), progress=False,
+                    mode=args.mode)
       out.append(f"{name:>7} {n:>5} {full:>12.6g} {comp:>12.6g} {ra.cost:>12.6g} "
                  f"{ra.cost / full:>7.4f} {rr.cost:>12.6g} {rr.cost / full:>7.4f} {ta:>7.1f}")
-      out.append(f"#   random start history (decoded cost): "
-                 + ", ".join(f"{c:.5g}" for c in rr.history.decoded_cost))
-      print(out[-2], flush=True)
+      improved = int(np.sum(ra.history.decoded_cost[1:] < ra.history.decoded_cost[0]))
+      out.append(f"#   average start: best step {ra.best_step}, {improved} of "
+                 f"{len(ra.history.decoded_cost) - 1} later evaluations below the start; "
+                 "history / avg-link: "
+                 + ", ".join(f"{c / full:.4f}" for c in ra.history.decoded_cost))
+      out.append(f"#   random start history / avg-link: "
+                 + ", ".join(f"{c / full:.4f}" for c in rr.history.decoded_cost))
+      print(out[-3], flush=True)
   out.append(f"command: python benchmarks/bench_soft.py plain --sizes "
              + " ".join(map(str, args.sizes)) + f" --steps {args.steps} "
-             f"--num-internal {args.num_internal} --data " + " ".join(args.data))
+             f"--num-internal {args.num_internal} --mode {args.mode} --data " + " ".join(args.data))
   write("plain_" + "_".join(map(str, args.sizes)), out)
 
 
@@ -183,29 +201,48 @@ def part_front(args):
     c, fair, frac = judge(r.hierarchy, S, colors, constraint, args.min_size)
     rows.append((f"fair_hc {ns}/{nf} over average linkage", c, fair, frac, dt))
   soft_rows = []
+  repaired_rows = []
   dts = []
   for decoded in (False, True):
     t = time.perf_counter()
     front = soft.fit_front(jax.random.key(0), S, colors, constraint=constraint,
                            penalties=args.penalties, num_internal=args.num_internal,
                            steps=args.steps, eval_every=max(1, args.steps // 8),
-                           min_size=args.min_size, progress=False, decoded_penalty=decoded)
+                           min_size=args.min_size, progress=False, decoded_penalty=decoded,
+                           mode=args.mode)
     dts.append(time.perf_counter() - t)
     for r in front.results:
       c, fair, frac = judge(r.hierarchy, S, colors, constraint, args.min_size)
       kind = "decoded" if decoded else "expected"
       soft_rows.append((f"soft {kind}-count penalty {r.penalty:g} (step {r.best_step})", c,
                         fair, frac, dts[-1] / len(front.results), decoded))
+      # Repair with the library's exact operator: complete the decoded tree
+      # to a binary one (average linkage inside each node), then fair_hc 8/2.
+      t = time.perf_counter()
+      full = soft.completion.complete_by_average_linkage(r.hierarchy, np.asarray(S))
+      rep = fh.fair_hc(full, colors, fractions_eps(), num_sorted=8, num_folds=2)
+      c2, fair2, frac2 = judge(rep.hierarchy, S, colors, constraint, args.min_size)
+      repaired_rows.append((f"  + fair_hc 8/2 repair of the above", c2, fair2, frac2,
+                            time.perf_counter() - t, decoded))
+      # Fairlet repair: the fairlets above as flat nodes, merged as the soft tree merges them.
+      t = time.perf_counter()
+      rep = _completion.repair_by_blocks(full, np.asarray(res.fairlets))
+      c3, fair3, frac3 = judge(rep, S, colors, constraint, args.min_size)
+      repaired_rows.append((f"  + fairlet repair of the above", c3, fair3, frac3,
+                            time.perf_counter() - t, decoded))
   dt = sum(dts)
   out.append(f"# soft: n' = {args.num_internal}, {args.steps} steps, each penalty mode's "
              f"{len(args.penalties)} weights in one batched run: "
              + ", ".join(f"{d:.1f} s" for d in dts) + " (includes compiles and evaluations)")
   out.append(f"{'method':<44} {'cost':>12} {'/avg':>7} {'fair':>5} {'viol%':>7} {'s':>7}")
-  for name, c, fair, frac, dt_, *_ in rows + soft_rows:
+  merged = []
+  for i, row in enumerate(soft_rows):
+    merged += [row] + repaired_rows[2 * i:2 * i + 2]
+  for name, c, fair, frac, dt_, *_ in rows + merged:
     out.append(f"{name:<44} {c:>12.6g} {c / base:>7.4f} {str(fair):>5} {100 * frac:>7.2f} "
                f"{dt_:>7.1f}")
   out.append(f"command: python benchmarks/bench_soft.py front --n {args.n} --steps {args.steps} "
-             f"--num-internal {args.num_internal} --penalties "
+             f"--num-internal {args.num_internal} --mode {args.mode} --penalties "
              + " ".join(f"{p:g}" for p in args.penalties))
   write("front", out)
   try:
@@ -219,6 +256,9 @@ def part_front(args):
     ax.scatter(100 * frac, c / base, marker="s", label=name)
   for decoded, style in ((False, "o--"), (True, "o-")):
     sel = [r for r in soft_rows if r[5] == decoded]
+    rsel = [r for r in repaired_rows if r[5] == decoded]
+    ax.scatter([100 * r[3] for r in rsel], [r[1] / base for r in rsel], marker="x",
+               label=f"soft ({'decoded' if decoded else 'expected'}) + fair_hc repair")
     ax.plot([100 * r[3] for r in sel], [r[1] / base for r in sel], style,
             label=f"soft, {'decoded' if decoded else 'expected'}-count penalty")
   ax.set(xlabel=f"clusters violating {constraint} (%)", ylabel="Dasgupta cost / average linkage",
@@ -245,6 +285,7 @@ def main():
   ap.add_argument("--b", type=int, default=1)
   ap.add_argument("--r", type=int, default=3)
   ap.add_argument("--min-size", type=int, default=2)
+  ap.add_argument("--mode", choices=["dense", "tree"], default="tree")
   args = ap.parse_args()
   if args.steps is None:
     args.steps = 20 if args.part == "step" else 200

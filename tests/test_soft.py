@@ -445,3 +445,109 @@ def test_bad_inputs_raise_clear_errors(small_problem):
     soft.expected_dasgupta_cost(bad, S)
   with pytest.raises(ValueError, match=r"decode: params.B must be float\[n', n'\]"):
     soft.decode(soft.SoftHierarchy(jnp.ones((12, 1)), jnp.zeros((2, 2))))
+
+
+# ---------------------------------------------------------------------------
+# Completion of decoded trees.
+def _cluster_sets(h):
+  return {frozenset(map(int, s)) for s in fh.hierarchy.leaf_sets(h) if s is not None}
+
+
+@pytest.mark.parametrize("n,k", [(13, 4), pytest.param(3, 1, marks=pytest.mark.slow),
+                                 pytest.param(40, 9, marks=pytest.mark.slow)])
+def test_completion_of_the_compressed_start_is_the_start(n, k):
+  rng = np.random.default_rng(n + k)
+  S = similarity(rng, n)
+  h = fh.linkage(jnp.asarray(1 - S - np.diag(np.diag(1 - S)), jnp.float32))
+  d = soft.decode(soft.from_hierarchy(h, k))
+  assert _cluster_sets(soft.decode(soft.from_hierarchy(h, k), complete=h)) == _cluster_sets(h)
+  # Average linkage inside each node, from an average-linkage start: the start.
+  Sd = 1 - (1 - S)      # the similarities the linkage above used (distances 1 - S)
+  ha = fh.linkage(jnp.asarray(np.max(Sd) - Sd - np.diag(np.diag(np.max(Sd) - Sd)), jnp.float32))
+  da = soft.decode(soft.from_hierarchy(ha, k), complete="average", S=Sd)
+  assert _cluster_sets(da) == _cluster_sets(ha)
+  check_tree(np.asarray(d.parent), n)
+
+
+@pytest.mark.parametrize("how", ["reference", "average"])
+def test_completion_refines_and_never_costs_more(how):
+  rng = np.random.default_rng(7)
+  n, k = 24, 6
+  S = similarity(rng, n)
+  R = rng.random((n, n))
+  ref = fh.linkage(jnp.asarray((R + R.T) * (1 - np.eye(n)), jnp.float32))
+  for t in range(4):
+    lp, npar = random_soft_tree(rng, n, k)
+    p = one_hot(lp, npar, np.float32)
+    plain = soft.decode(p)
+    full = soft.decode(p, complete=ref if how == "reference" else "average", S=S)
+    check_tree(np.asarray(full.parent), n)
+    assert _cluster_sets(plain) <= _cluster_sets(full)          # a refinement
+    c_plain = oracle_cost(S, *_parents_of(plain))
+    c_full = oracle_cost(S, *_parents_of(full))
+    assert c_full <= c_plain * (1 + 1e-12)
+
+
+# ---------------------------------------------------------------------------
+# The tree-sum step (mode="tree").
+@pytest.mark.parametrize("n,k", [(15, 6), pytest.param(3, 2, marks=pytest.mark.slow)])
+def test_tree_step_value_and_gradient_equal_the_dense_formula_at_hard_points(n, k):
+  from fairhc_jax.soft import tree_step, train
+  rng = np.random.default_rng(11)
+  dense = jax.jit(jax.value_and_grad(train._loss_and_metrics, has_aux=True),
+                  static_argnums=3)
+  tree = jax.jit(tree_step.tree_loss_and_grad)
+  with jax.enable_x64(True):
+    for _ in range(2):
+      lp, npar = random_soft_tree(rng, n, k)
+      p = one_hot(lp, npar, np.float64)
+      S = similarity(rng, n)
+      colors = rng.integers(0, 2, n)
+      colors[:2] = [0, 1]
+      prob = soft.make_problem(jnp.asarray(S), colors, constraint=fh.Balance(1, 2), min_size=3)
+      (val, met), g = dense(p, prob, 0.7, True)
+      tm, tg = tree(p, prob.S, prob.scale, prob.target, 0.7)
+      # The value is the exact cost of the hard tree (oracle) plus the penalty.
+      assert float(tm.cost) == pytest.approx(oracle_cost(S, lp, npar) * float(prob.scale),
+                                             rel=1e-12)
+      assert float(tm.loss) == pytest.approx(float(val), rel=1e-12)
+      dg, tg2 = train.tangent(g), train.tangent(tg)
+      np.testing.assert_allclose(np.asarray(tg2.A), np.asarray(dg.A), atol=1e-12)
+      np.testing.assert_allclose(np.asarray(tg2.B), np.asarray(dg.B), atol=1e-12)
+
+
+@pytest.mark.slow
+def test_tree_step_gradient_rows_are_exact_move_costs():
+  from fairhc_jax.soft import tree_step
+  rng = np.random.default_rng(5)
+  n, k = 10, 5
+  lp, npar = random_soft_tree(rng, n, k)
+  S = similarity(rng, n)
+  with jax.enable_x64(True):
+    p = one_hot(lp, npar, np.float64)
+    _, g = jax.jit(tree_step.tree_loss_and_grad, static_argnums=3)(
+        p, jnp.asarray(S), 1.0, None, 0.0)
+    gA = np.asarray(g.A)
+  for i in range(n):
+    costs = []
+    for z in range(k):
+      moved = lp.copy()
+      moved[i] = z
+      costs.append(oracle_cost(S, moved, npar))
+    np.testing.assert_allclose(gA[i] - gA[i, 0], np.asarray(costs) - costs[0], atol=1e-9)
+
+
+def test_repair_by_blocks_makes_every_cluster_a_union_of_blocks():
+  from fairhc_jax.soft import completion
+  rng = np.random.default_rng(3)
+  n = 14
+  S = similarity(rng, n)
+  h = fh.linkage(jnp.asarray(1 - S - np.diag(np.diag(1 - S)), jnp.float32))
+  blocks = rng.permutation(np.arange(n) % 6)
+  blocks[0] = 5                      # block sizes 1..3 mixed
+  r = completion.repair_by_blocks(h, blocks)
+  check_tree(np.asarray(r.parent), n)
+  for cl in _cluster_sets(r):
+    got = set(np.unique(blocks[list(cl)]))
+    whole = set(np.nonzero(np.isin(blocks, list(got)))[0])
+    assert len(cl) == 1 or whole == set(cl), "a cluster splits a block"

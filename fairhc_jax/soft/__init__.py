@@ -15,7 +15,12 @@ One idea per module:
 * :mod:`.cost`: :func:`expected_dasgupta_cost`;
 * :mod:`.fairness`: :func:`soft_color_counts`, :class:`FairnessTarget`,
   :func:`fairness_penalty`;
-* :mod:`.decoding`: :func:`decode`;
+* :mod:`.decoding`: :func:`decode` (optionally completed);
+* :mod:`.completion`: :func:`complete_by_reference`,
+  :func:`complete_by_average_linkage` (a sub-tree inside every decoded
+  node: the decoded start becomes the start tree itself);
+* :mod:`.tree_step`: the decoded-tree loss and its gradient by tree sums
+  (``make_step(mode="tree")``, ``fit(mode="tree")``), no ``n^2 n'`` product;
 * :mod:`.train`: :func:`loss`, :func:`make_step`, :func:`fit`,
   :func:`fit_front`.
 
@@ -23,6 +28,8 @@ HypHC (Chami et al. 2020) is not included; see ``benchmarks/bench_soft.py``
 and the notes in ``benchmarks/results/soft_hyphc_note.txt``.
 """
 
+from fairhc_jax.soft import completion, tree_step
+from fairhc_jax.soft.completion import complete_by_average_linkage, complete_by_reference
 from fairhc_jax.soft.cost import expected_dasgupta_cost, expected_dasgupta_cost_kernel
 from fairhc_jax.soft.decoding import decode
 from fairhc_jax.soft.fairness import (FairnessTarget, fairness_penalty,
@@ -35,6 +42,7 @@ from fairhc_jax.soft.train import (FitResult, FrontResult, History, Problem,
                                    make_problem, make_step)
 
 __all__ = [
+    "complete_by_average_linkage", "complete_by_reference", "completion", "tree_step",
     "FairnessTarget", "FitResult", "FrontResult", "History", "Problem",
     "SoftHierarchy", "ancestors", "ancestors_kernel", "compress",
     "default_optimizer", "decode", "expected_dasgupta_cost",

@@ -96,16 +96,51 @@ def tree_from_parents(leaf_parent, node_parent) -> Hierarchy:
   return _hier.from_parent(out.astype(np.int32), num_leaves=n)
 
 
-def decode(params: SoftHierarchy) -> Hierarchy:
-  """The hard tree of a soft hierarchy: most likely parents, cleaned up.
+def decode(params: SoftHierarchy, *, complete=None, S=None) -> Hierarchy:
+  """The hard tree of a soft hierarchy: most likely parents, cleaned up, completed.
 
   Args:
     params: a :class:`SoftHierarchy` over ``n`` points (one instance; index
       a batch first).
+    complete: ``None`` (the decoded tree itself, at most ``n'`` internal
+      nodes), a :class:`Hierarchy` over the same points (inside every
+      decoded node, its children are merged as in that reference tree:
+      :func:`fairhc_jax.soft.completion.complete_by_reference`), or
+      ``"average"`` (average linkage on ``S`` inside every decoded node:
+      :func:`~fairhc_jax.soft.completion.complete_by_average_linkage`).
+      A completion refines the decoded tree, so its Dasgupta cost is never
+      higher; it adds clusters, so it can break fairness.
+    S: ``float[n, n]`` similarities, needed with ``complete="average"``.
 
   Returns:
     A valid :class:`Hierarchy` over all ``n`` points, every internal node
-    with at least two children, at most ``n'`` internal nodes.
+    with at least two children.
   """
-  params = _params.check_params("decode", params)
-  return tree_from_parents(*hard_parents(params))
+  fn = "decode"
+  params = _params.check_params(fn, params)
+  n = params.A.shape[0]
+  h = tree_from_parents(*hard_parents(params))
+  return apply_completion(fn, h, complete, S, n)
+
+
+def apply_completion(fn: str, h: Hierarchy, complete, S, n: int) -> Hierarchy:
+  """Checks ``complete`` / ``S`` and completes ``h`` (see :func:`decode`)."""
+  from fairhc_jax import _checks
+  from fairhc_jax.soft import completion as _comp
+  if complete is None:
+    return h
+  if isinstance(complete, Hierarchy):
+    ref = _hier.check_hierarchy(fn, complete, arg="complete")
+    if ref.parent.shape[0] != 2 * n - 1:
+      _checks.fail(fn, "complete", f"be a hierarchy over the same n = {n} points",
+                   f"one over {(ref.parent.shape[0] + 1) // 2} points")
+    return _comp.complete_by_reference(h, ref)
+  if isinstance(complete, str) and complete == "average":
+    if S is None:
+      _checks.fail(fn, "S", "be given with complete='average'", "None")
+    S = _checks.check_square_matrix(fn, "S", S, kind="similarity")
+    if S.shape[0] != n:
+      _checks.fail(fn, "S", f"be [{n}, {n}] like params", f"shape {tuple(S.shape)}")
+    return _comp.complete_by_average_linkage(h, np.asarray(S))
+  _checks.fail(fn, "complete", "be None, a Hierarchy or 'average'", repr(complete),
+               TypeError if not isinstance(complete, str) else ValueError)

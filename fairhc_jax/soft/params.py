@@ -94,6 +94,52 @@ def _project_row(v, mask):
   return jnp.where(mask, jnp.maximum(v - theta, 0), 0)
 
 
+_TOP = 8
+
+
+def _project_rows(V, mask):
+  """Row-wise simplex projection of ``V: float[r, k]`` onto the masked faces.
+
+  Exact, without sorting whole rows: the support of a projected row is a
+  prefix of its sorted values, found from the top ``8`` values
+  (``lax.top_k``) when it has fewer than 8 entries (the usual case during
+  training: rows stay near one-hot); otherwise (any row) every row goes
+  through Michelot's exact iteration (``theta <- (sum_{v > theta} v - 1) /
+  #{v > theta}``, increasing, finite). Rows with an empty mask become zero.
+  """
+  r, k = V.shape
+  big = jnp.asarray(jnp.finfo(V.dtype).max / 4, V.dtype)
+  U = jnp.where(mask, V, -big)
+  width = jnp.sum(mask, axis=-1)
+  top = min(_TOP, k)
+  s, _ = jax.lax.top_k(U, top)
+  valid_s = s > -big
+  css = jnp.cumsum(jnp.where(valid_s, s, 0), axis=-1)
+  j = jnp.arange(1, top + 1, dtype=V.dtype)
+  act = valid_s & (s - (css - 1) / j > 0)
+  rho = jnp.sum(act, axis=-1)
+  css_rho = jnp.sum(jnp.where(jnp.arange(top) == (rho - 1)[:, None], css, 0), axis=-1)
+  theta = (css_rho - 1) / jnp.maximum(rho, 1).astype(V.dtype)
+  unsure = jnp.any((rho == top) & (width > top))
+
+  def michelot(_):
+    th0 = (jnp.sum(jnp.where(mask, V, 0), -1) - 1) / jnp.maximum(width, 1).astype(V.dtype)
+
+    # Stop when no row's active set changed (then theta is a fixed point):
+    # comparing theta itself can creep by one ulp per round in float32.
+    def body(c):
+      th, prev, it, _ = c
+      a = mask & (V > th[:, None])
+      cnt = jnp.sum(a, -1, dtype=jnp.int32)
+      nt = (jnp.sum(jnp.where(a, V, 0), -1) - 1) / jnp.maximum(cnt, 1).astype(V.dtype)
+      return nt, cnt, it + 1, jnp.any(cnt != prev)
+    init = (th0, jnp.full(th0.shape, -1, jnp.int32), jnp.int32(0), jnp.bool_(True))
+    return jax.lax.while_loop(lambda c: c[3] & (c[2] <= k + 1), body, init)[0]
+
+  theta = jax.lax.cond(unsure, michelot, lambda _: theta, None)
+  return jnp.where(mask, jnp.maximum(V - theta[:, None], 0), 0)
+
+
 @jax.jit
 def project(params: SoftHierarchy) -> SoftHierarchy:
   """Projects every row of ``A`` and ``B`` back onto its simplex (jit, vmap safe).
@@ -103,12 +149,12 @@ def project(params: SoftHierarchy) -> SoftHierarchy:
       (after a gradient step).
 
   Returns:
-    The nearest valid :class:`SoftHierarchy` (Euclidean distance, row by row).
+    The nearest valid :class:`SoftHierarchy` (Euclidean distance, row by row;
+    see :func:`_project_rows`).
   """
   k = params.A.shape[-1]
-  full = jnp.ones((k,), bool)
-  A = jax.vmap(_project_row, in_axes=(0, None))(params.A, full)
-  B = jax.vmap(_project_row)(params.B, parent_mask(k))
+  A = _project_rows(params.A, jnp.ones((1, k), bool))
+  B = _project_rows(params.B, parent_mask(k))
   return SoftHierarchy(A, B)
 
 

@@ -52,6 +52,7 @@ from fairhc_jax.soft import cost as _cost
 from fairhc_jax.soft import decoding as _decode
 from fairhc_jax.soft import fairness as _fair
 from fairhc_jax.soft import params as _params
+from fairhc_jax.soft import tree_step as _tree
 from fairhc_jax.soft.fairness import FairnessTarget
 from fairhc_jax.soft.params import SoftHierarchy
 
@@ -197,7 +198,7 @@ def tangent(grads: SoftHierarchy) -> SoftHierarchy:
 def make_step(optimizer: Optional[optax.GradientTransformation] = None, *,
               batched: bool = False,
               internal_scale: float = DEFAULT_INTERNAL_SCALE,
-              decoded_penalty: bool = False):
+              decoded_penalty: bool = False, mode: str = "dense"):
   """A jitted projected optimisation step for any optax optimiser.
 
   Args:
@@ -209,6 +210,12 @@ def make_step(optimizer: Optional[optax.GradientTransformation] = None, *,
       the internal tree).
     decoded_penalty: the penalty of the decoded tree, straight-through
       (see :func:`loss`).
+    mode: ``"dense"`` (default): :func:`loss` (soft points, the exact
+      expectation, two ``n x n`` by ``n x n'`` products per step);
+      ``"tree"``: :func:`fairhc_jax.soft.tree_step.tree_loss_and_grad`,
+      the loss of the decoded tree (points straight-through too, the
+      penalty always that of the decoded tree) and the dense formula's
+      gradient there, by tree sums in ``O(n^2 + n n' + n'^2)``.
 
   Returns:
     ``(init, step)``: ``init(params) -> opt_state`` and
@@ -218,10 +225,17 @@ def make_step(optimizer: Optional[optax.GradientTransformation] = None, *,
     the update through :func:`~.params.project` after it.
   """
   opt = optimizer if optimizer is not None else default_optimizer()
+  if mode not in ("dense", "tree"):
+    _checks.fail("make_step", "mode", "be 'dense' or 'tree'", repr(mode))
 
   def step(params, opt_state, problem, penalty):
-    grad_fn = jax.value_and_grad(_loss_and_metrics, has_aux=True)
-    (_, metrics), grads = grad_fn(params, problem, penalty, decoded_penalty)
+    if mode == "tree":
+      tm, grads = _tree.tree_loss_and_grad(params, problem.S, problem.scale,
+                                           problem.target, penalty)
+      metrics = Metrics(tm.loss, tm.cost, tm.penalty)
+    else:
+      grad_fn = jax.value_and_grad(_loss_and_metrics, has_aux=True)
+      (_, metrics), grads = grad_fn(params, problem, penalty, decoded_penalty)
     grads = tangent(grads)
     updates, opt_state = opt.update(grads, opt_state, params)
     updates = SoftHierarchy(updates.A, internal_scale * updates.B)
@@ -310,32 +324,35 @@ def _average_linkage_on_similarity(S) -> Hierarchy:
   return linkage_kernel(D, method="average")
 
 
-def _initial(fn, key, S, init, k: int, dtype) -> SoftHierarchy:
+def _initial(fn, key, S, init, k: int, dtype):
+  """``(params, tree)``: the initial soft hierarchy and the hard tree it came from."""
   n = S.shape[0]
   if init is None or (isinstance(init, str) and init == "average"):
     h = _average_linkage_on_similarity(S)
-    return _params.one_hot_params(*_params.compress(h, k), dtype)
+    return _params.one_hot_params(*_params.compress(h, k), dtype), h
   if isinstance(init, str):
     if init != "random":
       _checks.fail(fn, "init", "be None, 'average', 'random', a Hierarchy or a "
                    "SoftHierarchy", repr(init))
-    return _params._random_kernel(key, n, k, dtype)
+    return _params._random_kernel(key, n, k, dtype), None
   if isinstance(init, Hierarchy):
     h = _hier.check_hierarchy(fn, init, arg="init")
     if h.parent.shape[0] != 2 * n - 1:
       _checks.fail(fn, "init", f"be a hierarchy over the n = {n} points of S",
                    f"one over {(h.parent.shape[0] + 1) // 2} points")
-    return _params.one_hot_params(*_params.compress(h, k), dtype)
+    return _params.one_hot_params(*_params.compress(h, k), dtype), h
   if isinstance(init, SoftHierarchy):
     p = _params.check_params(fn, init, n)
-    return SoftHierarchy(p.A.astype(dtype), p.B.astype(dtype))
+    return SoftHierarchy(p.A.astype(dtype), p.B.astype(dtype)), None
   _checks.fail(fn, "init", "be None, 'average', 'random', a Hierarchy or a "
                "SoftHierarchy", type(init).__name__, TypeError)
 
 
-def _judge(params1, S, colors, constraint, min_size, num_colors):
+def _judge(params1, S, colors, constraint, min_size, num_colors, complete=None):
   h = _decode.tree_from_parents(*_decode.hard_parents(params1))
   n = S.shape[0]
+  if complete is not None:
+    h = _decode.apply_completion("fit", h, complete, S, n)
   c = float(dasgupta_cost_kernel(h, S, jnp.ones(n, jnp.result_type(int))))
   if constraint is None:
     return h, c, True, 0
@@ -356,7 +373,8 @@ def _train(fn, key, S, colors, *, constraint, penalties, num_internal, steps,
            init, optimizer, min_size, eval_every, progress, num_colors,
            internal_scale: float = DEFAULT_INTERNAL_SCALE,
            decoded_penalty: bool = False,
-           inits_per_penalty: int = 1, batched: bool):
+           inits_per_penalty: int = 1, batched: bool, mode: str = "dense",
+           complete="auto"):
   S = _checks.check_square_matrix(fn, "S", S, kind="similarity")
   n = S.shape[0]
   dtype = S.dtype
@@ -395,16 +413,21 @@ def _train(fn, key, S, colors, *, constraint, penalties, num_internal, steps,
                    f"{init.A.shape[0]}")
     params = jax.vmap(lambda a, b: SoftHierarchy(a, b))(
         *[jnp.asarray(x, dtype) for x in init])
+    start_tree = None
   elif isinstance(init, str) and init == "random":
     params = jax.vmap(lambda kk: _params._random_kernel(kk, n, k, dtype))(keys)
+    start_tree = None
   else:
-    one = _initial(fn, keys[0], S, init, k, dtype)
+    one, start_tree = _initial(fn, keys[0], S, init, k, dtype)
     params = jax.tree.map(lambda x: jnp.broadcast_to(x, (num,) + x.shape), one)
   internal_scale = float(internal_scale)
   if not (np.isfinite(internal_scale) and internal_scale >= 0):
     _checks.fail(fn, "internal_scale", "be finite and >= 0", internal_scale)
+  if mode not in ("dense", "tree"):
+    _checks.fail(fn, "mode", "be 'dense' or 'tree'", repr(mode))
+  completion = _resolve_completion(fn, complete, constraint, start_tree)
   opt_init, step = make_step(optimizer, batched=True, internal_scale=internal_scale,
-                             decoded_penalty=bool(decoded_penalty))
+                             decoded_penalty=bool(decoded_penalty), mode=mode)
   opt_state = opt_init(params)
   pen_arr = jnp.asarray(members, dtype)
   rec = [dict(step=[], loss=[], cost=[], penalty=[], decoded_cost=[],
@@ -415,7 +438,7 @@ def _train(fn, key, S, colors, *, constraint, penalties, num_internal, steps,
   def evaluate(t, params, metrics):
     for b in range(num):
       pb = jax.tree.map(lambda x: x[b], params)
-      h, c, fair, viol = _judge(pb, S, col, constraint, min_size, num_colors)
+      h, c, fair, viol = _judge(pb, S, col, constraint, min_size, num_colors, completion)
       r = rec[b]
       r["step"].append(t)
       for name in ("loss", "cost", "penalty"):
@@ -453,6 +476,23 @@ def _train(fn, key, S, colors, *, constraint, penalties, num_internal, steps,
   return results, members
 
 
+def _resolve_completion(fn, complete, constraint, start_tree):
+  """What :func:`fit` completes decoded trees with (see its ``complete``)."""
+  if isinstance(complete, str) and complete == "auto":
+    if constraint is not None:
+      return None
+    return start_tree if start_tree is not None else "average"
+  if isinstance(complete, str) and complete == "start":
+    if start_tree is None:
+      _checks.fail(fn, "complete", "be 'start' only with a tree to start from "
+                   "(init None, 'average' or a Hierarchy)", "a random or soft init")
+    return start_tree
+  if complete is None or isinstance(complete, Hierarchy) or complete == "average":
+    return complete
+  _checks.fail(fn, "complete", "be 'auto', 'start', 'average', None or a Hierarchy",
+               repr(complete))
+
+
 def _fair_scope(min_size: int):
   from fairhc_jax.fairness import ClusterScope
   return ClusterScope(min_size=min_size)
@@ -464,7 +504,8 @@ def fit(key, S, colors=None, *, constraint=None, penalty: float = 1.0,
         min_size: int = 2, eval_every: int = 25, progress="auto",
         num_colors: Optional[int] = None,
         internal_scale: float = DEFAULT_INTERNAL_SCALE,
-        decoded_penalty: bool = False) -> FitResult:
+        decoded_penalty: bool = False, mode: str = "dense",
+        complete="auto") -> FitResult:
   """Trains one soft hierarchy and decodes it into a (fair) tree.
 
   Example::
@@ -501,6 +542,19 @@ def fit(key, S, colors=None, *, constraint=None, penalty: float = 1.0,
       (see :func:`loss`; measured on a Census sample, n = 500, n' = 64,
       100 steps: it reached a fair tree at penalty 10 where the expected
       counts' penalty left 7 unfair clusters, at a higher cost).
+    mode: ``"dense"`` (the exact expectation over soft points, two dense
+      ``n x n`` by ``n x n'`` products per step) or ``"tree"`` (the decoded
+      tree's loss and the relaxed gradient there, by tree sums: see
+      :func:`make_step` and :mod:`fairhc_jax.soft.tree_step`).
+    complete: how every evaluated decoded tree is completed before it is
+      judged (:func:`~fairhc_jax.soft.decode`): ``"auto"`` (default:
+      without a constraint, by the start tree when there is one (init
+      ``None``, ``"average"`` or a :class:`Hierarchy`), else by average
+      linkage inside each node; with a constraint, not at all, since the
+      added clusters are not fair in general), ``"start"``, ``"average"``,
+      ``None``, or a reference :class:`Hierarchy`. Completing by the start
+      tree makes step 0's evaluation the start tree itself, so the
+      returned tree is never worse than the start.
 
   Returns:
     A :class:`FitResult` (``.hierarchy``, ``.params``, ``.history``, ...).
@@ -521,7 +575,7 @@ def fit(key, S, colors=None, *, constraint=None, penalty: float = 1.0,
                       optimizer=optimizer, min_size=min_size, eval_every=eval_every,
                       progress=progress, num_colors=num_colors,
                       internal_scale=internal_scale, decoded_penalty=decoded_penalty,
-                      batched=False)
+                      batched=False, mode=mode, complete=complete)
   return results[0]
 
 
@@ -532,7 +586,8 @@ def fit_front(key, S, colors=None, *, constraint=None,
               min_size: int = 2, eval_every: int = 25, progress="auto",
               num_colors: Optional[int] = None,
               internal_scale: float = DEFAULT_INTERNAL_SCALE,
-              decoded_penalty: bool = False) -> FrontResult:
+              decoded_penalty: bool = False, mode: str = "dense",
+              complete="auto") -> FrontResult:
   """Trains a batch of soft hierarchies in one vmapped run (a Pareto front).
 
   Members are every penalty weight times ``num_inits`` initialisations
@@ -542,8 +597,8 @@ def fit_front(key, S, colors=None, *, constraint=None,
   Args:
     key: PRNG key (consumed: one subkey per member, for random inits).
     S, colors, constraint, num_internal, steps, optimizer, min_size,
-      eval_every, progress, num_colors, internal_scale, decoded_penalty: as
-      in :func:`fit`.
+      eval_every, progress, num_colors, internal_scale, decoded_penalty,
+      mode, complete: as in :func:`fit`.
     penalties: ``B_p`` penalty weights ``>= 0``.
     num_inits: restarts per penalty weight (distinct only with
       ``init="random"`` or a batched ``init``).
@@ -561,5 +616,5 @@ def fit_front(key, S, colors=None, *, constraint=None,
                             eval_every=eval_every, progress=progress,
                             num_colors=num_colors, internal_scale=internal_scale,
                             decoded_penalty=decoded_penalty, inits_per_penalty=num_inits,
-                            batched=True)
+                            batched=True, mode=mode, complete=complete)
   return FrontResult(results, members)

@@ -1,0 +1,397 @@
+"""Completing a decoded soft tree: a sub-tree inside every decoded internal node.
+
+A soft hierarchy has ``n' < n - 1`` internal nodes, so its decoded tree
+(:func:`fairhc_jax.soft.decode`) hangs many points directly from one node:
+every pair of them has that node as its LCA. Refining such a node (splitting
+its children into a binary sub-tree) can only lower the Dasgupta cost (each
+pair's LCA becomes the old node or a descendant of it, with fewer leaves),
+so the expected cost the soft hierarchy trains on is an upper bound of the
+cost of any completion of its decoded tree.
+
+Two completions, both applied independently inside every decoded internal
+node ``z`` whose *items* are its children (child internal nodes, each
+already completed, and points):
+
+* **by a reference tree** :func:`complete_by_reference`: the items are
+  merged by single linkage on the reference tree's ultrametric, i.e. two
+  groups of items are joined at the lowest reference-tree node that holds a
+  point of each (equal levels make one multi-way node). When the decoded
+  tree is the reference tree compressed to ``n'`` nodes (every item a
+  cluster of the reference tree, as at the start of :func:`~.train.fit`),
+  the completion *is* the reference tree (exactly, as a set of clusters);
+  :func:`~.train.fit` then never returns a tree worse than its start.
+* **by average linkage** :func:`complete_by_average_linkage`: the items are
+  merged by average linkage on the similarities (each item a cluster of its
+  points; the next merge joins the two groups with the largest average
+  similarity between their points), i.e. average linkage restricted to the
+  inside of ``z``. With average linkage as the start this also reproduces
+  the start (average linkage is reducible), up to ties.
+
+Both are host (NumPy) work: O(sum_z |z| log n) for the reference completion
+(``|z|`` the points under ``z``), O(sum_z m_z (|z| + n) + m_z^3) for average
+linkage (``m_z`` items).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fairhc_jax import hierarchy as _hier
+from fairhc_jax.hierarchy import Hierarchy
+
+__all__ = ["complete_by_average_linkage", "complete_by_reference", "repair_by_blocks"]
+
+
+# ---------------------------------------------------------------------------
+# Tree helpers on parent arrays (NumPy).
+def _structure(parent: np.ndarray, n: int):
+  """Children lists (index order), DFS leaf order and leaf ranges of a tree."""
+  m = parent.shape[0]
+  kids = [[] for _ in range(m)]
+  for u in range(m):
+    p = parent[u]
+    if p >= 0:
+      kids[p].append(u)
+  root = int(np.nonzero(parent == _hier.NO_PARENT)[0][0])
+  start = np.zeros(m, np.int64)
+  stop = np.zeros(m, np.int64)
+  order = np.empty(n, np.int64)
+  t = 0
+  stack = [(root, False)]
+  while stack:
+    u, done = stack.pop()
+    if done:
+      stop[u] = t
+      continue
+    start[u] = t
+    if u < n:
+      order[t] = u
+      t += 1
+      stop[u] = t
+      continue
+    stack.append((u, True))
+    for c in reversed(kids[u]):
+      stack.append((c, False))
+  return kids, root, order, start, stop
+
+
+class _RangeMax:
+  """O(1) range maxima of a fixed integer array (sparse table)."""
+
+  def __init__(self, a: np.ndarray):
+    self.levels = [a]
+    k = 1
+    while 2 * k <= a.shape[0]:
+      prev = self.levels[-1]
+      self.levels.append(np.maximum(prev[:-k], prev[k:]))
+      k *= 2
+
+  def query(self, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """Maxima over ``a[lo..hi]`` (inclusive, ``lo <= hi``), vectorised."""
+    length = hi - lo + 1
+    j = np.floor(np.log2(np.maximum(length, 1))).astype(np.int64)
+    out = np.empty(lo.shape[0], np.int64)
+    for lev in np.unique(j):
+      sel = j == lev
+      tab = self.levels[lev]
+      out[sel] = np.maximum(tab[lo[sel]], tab[hi[sel] - (1 << lev) + 1])
+    return out
+
+
+def _merge_groups(items: list, edges_a, edges_b, levels, next_id: int, new_parent: dict):
+  """Single linkage over ``items`` from weighted edges; equal levels merge at once.
+
+  Writes the parent of every item and every new node into ``new_parent``;
+  the last merge (the sub-tree's root) is returned so the caller can give
+  it the decoded node's identity.
+  """
+  m = len(items)
+  uf = list(range(m))
+  node_of = list(items)         # current node representing each component root
+
+  def find(x):
+    while uf[x] != x:
+      uf[x] = uf[uf[x]]
+      x = uf[x]
+    return x
+
+  order = np.argsort(levels, kind="stable")
+  i = 0
+  components = m
+  last = None
+  while i < order.shape[0] and components > 1:
+    lev = levels[order[i]]
+    j = i
+    groups = {}
+    # All edges of this level: union the components they touch at once.
+    touched = []
+    while j < order.shape[0] and levels[order[j]] == lev:
+      e = order[j]
+      touched.append((edges_a[e], edges_b[e]))
+      j += 1
+    # Build the components of the level's edges over current components.
+    local = {}
+
+    def lfind(x):
+      while local.get(x, x) != x:
+        x = local[x]
+      return x
+
+    for a, b in touched:
+      ra, rb = find(a), find(b)
+      if ra == rb:
+        continue
+      la, lb = lfind(ra), lfind(rb)
+      if la != lb:
+        local[la] = lb
+    for r in set(local) | set(local.values()):
+      groups.setdefault(lfind(r), set()).add(r)
+    for members in groups.values():
+      if len(members) < 2:
+        continue
+      new = next_id
+      next_id += 1
+      for r in members:
+        new_parent[node_of[r]] = new
+      base = min(members)
+      for r in members:
+        uf[r] = base
+      node_of[base] = new
+      components -= len(members) - 1
+      last = new
+    i = j
+  return last, next_id
+
+
+def _finish(n: int, parent: np.ndarray, new_parent: dict, top_of: dict) -> Hierarchy:
+  """Assembles the completed tree: ``top_of[z]`` is the node that replaces ``z``.
+
+  ``new_parent`` holds the parent of every item and every new node; a
+  decoded node ``z`` whose sub-tree root is a new node ``top`` hands its own
+  place (its entry in ``new_parent``, or the root) to ``top``.
+  """
+  total = max([parent.shape[0]] + [v + 1 for v in new_parent.values()])
+  out = np.full(total, _hier.UNUSED, np.int64)
+  for u, p in new_parent.items():
+    out[u] = p
+  root = int(np.nonzero(parent == _hier.NO_PARENT)[0][0])
+  out[root] = _hier.NO_PARENT
+  for z, top in top_of.items():
+    if top is not None and top != z:
+      out[top] = out[z]
+      out[z] = _hier.UNUSED
+  used = np.nonzero(out != _hier.UNUSED)[0]
+  relabel = np.full(total, -1, np.int64)
+  relabel[used] = np.arange(used.shape[0])
+  compact = np.where(out[used] >= 0, relabel[np.maximum(out[used], 0)], _hier.NO_PARENT)
+  return _hier.from_parent(compact.astype(np.int32), num_leaves=n)
+
+
+def _items_and_leaves(kids, order, start, stop, n, z):
+  """Items of node ``z`` (its children) and, for its points, their item index."""
+  items = kids[z]
+  leaves = order[start[z]:stop[z]]
+  starts = np.asarray([start[c] for c in items])
+  label = np.searchsorted(starts, np.arange(start[z], stop[z]), side="right") - 1
+  return items, leaves, label
+
+
+def complete_by_reference(h: Hierarchy, reference: Hierarchy) -> Hierarchy:
+  """Completes every internal node of ``h`` by single linkage on ``reference``.
+
+  Args:
+    h: a valid :class:`~fairhc_jax.Hierarchy` over ``n`` points (e.g. a
+      decoded soft tree).
+    reference: a valid hierarchy over the same ``n`` points.
+
+  Returns:
+    A hierarchy that refines ``h`` (every cluster of ``h`` is one of its
+    clusters) and, inside each node of ``h``, follows ``reference``. Equal
+    to ``reference`` (as a set of clusters) when every child of every node of
+    ``h`` is a cluster of ``reference``.
+  """
+  parent = np.asarray(h.parent).astype(np.int64)
+  ref = np.asarray(reference.parent).astype(np.int64)
+  n = (parent.shape[0] + 1) // 2
+  if n <= 2:
+    return h
+  rkids, _, rorder, rstart, rstop = _structure(ref, n)
+  # gap[t] = reference LCA (an index: ancestors have larger ones) of the
+  # consecutive points rorder[t], rorder[t + 1].
+  gap = np.zeros(n - 1, np.int64)
+  for v in range(n, ref.shape[0]):
+    if ref[v] == _hier.UNUSED:
+      continue
+    for c in rkids[v][1:]:
+      gap[rstart[c] - 1] = v
+  rmq = _RangeMax(gap)
+  rpos = np.empty(n, np.int64)
+  rpos[rorder] = np.arange(n)
+  kids, _, order, start, stop = _structure(parent, n)
+  new_parent = {}
+  top_of = {}
+  next_id = parent.shape[0]
+  for z in range(n, parent.shape[0]):        # children before parents
+    if parent[z] == _hier.UNUSED:
+      continue
+    items, leaves, label = _items_and_leaves(kids, order, start, stop, n, z)
+    if len(items) <= 2:
+      for c in items:
+        new_parent[c] = z
+      top_of[z] = z
+      continue
+    srt = np.argsort(rpos[leaves], kind="stable")
+    p = rpos[leaves][srt]
+    lab = label[srt]
+    cross = np.nonzero(lab[:-1] != lab[1:])[0]
+    lev = rmq.query(p[cross], p[cross + 1] - 1)
+    top, next_id = _merge_groups(items, lab[cross], lab[cross + 1], lev, next_id, new_parent)
+    top_of[z] = top
+  return _finish(n, parent, new_parent, top_of)
+
+
+def _average_linkage_items(sim: np.ndarray, size: np.ndarray):
+  """Average linkage on ``m`` weighted items (NumPy, O(m^3)); yields merges.
+
+  ``sim[a, b]``: average similarity between the points of items ``a`` and
+  ``b``. Returns a list of ``(a, b)`` component pairs in merge order, the
+  merged component keeping index ``a`` (the larger similarity first, ties to
+  the first pair in row-major order).
+  """
+  m = sim.shape[0]
+  s = sim.astype(np.float64).copy()
+  np.fill_diagonal(s, -np.inf)
+  w = size.astype(np.float64).copy()
+  alive = np.ones(m, bool)
+  merges = []
+  for _ in range(m - 1):
+    flat = int(np.argmax(s))
+    a, b = divmod(flat, m)
+    if a > b:
+      a, b = b, a
+    merges.append((a, b))
+    row = (w[a] * s[a] + w[b] * s[b]) / (w[a] + w[b])
+    s[a, :] = row
+    s[:, a] = row
+    s[a, a] = -np.inf
+    s[b, :] = -np.inf
+    s[:, b] = -np.inf
+    w[a] += w[b]
+    alive[b] = False
+  return merges
+
+
+def complete_by_average_linkage(h: Hierarchy, S) -> Hierarchy:
+  """Completes every internal node of ``h`` by average linkage on ``S`` inside it.
+
+  Args:
+    h: a valid :class:`~fairhc_jax.Hierarchy` over ``n`` points.
+    S: ``float[n, n]`` symmetric similarities.
+
+  Returns:
+    A binary hierarchy refining ``h``: inside each node of ``h``, its
+    children are merged by average linkage (on average similarities between
+    their point sets).
+  """
+  parent = np.asarray(h.parent).astype(np.int64)
+  S = np.asarray(S, np.float64)
+  n = (parent.shape[0] + 1) // 2
+  if n <= 2:
+    return h
+  kids, _, order, start, stop = _structure(parent, n)
+  rowsum = {}               # internal node -> float[n]: sum of S over its points
+  new_parent = {}
+  top_of = {}
+  next_id = parent.shape[0]
+  for z in range(n, parent.shape[0]):
+    if parent[z] == _hier.UNUSED:
+      continue
+    items, leaves, label = _items_and_leaves(kids, order, start, stop, n, z)
+    m = len(items)
+    R = np.stack([S[c] if c < n else rowsum.pop(c) for c in items])   # [m, n]
+    rowsum[z] = R.sum(0)
+    if m <= 2:
+      for c in items:
+        new_parent[c] = z
+      top_of[z] = z
+      continue
+    sub = R[:, leaves]                                          # [m, |z|]
+    Q = np.zeros((m, m))
+    np.add.at(Q.T, label, sub.T)                                # Q[a, b] = sum over b's points
+    size = np.bincount(label, minlength=m).astype(np.float64)
+    sim = Q / np.outer(size, size)
+    node = list(items)
+    top = None
+    for a, b in _average_linkage_items(sim, size):
+      new = next_id
+      next_id += 1
+      new_parent[node[a]] = new
+      new_parent[node[b]] = new
+      node[a] = new
+      top = new
+    top_of[z] = top
+  return _finish(n, parent, new_parent, top_of)
+
+
+def repair_by_blocks(h: Hierarchy, blocks) -> Hierarchy:
+  """A tree whose clusters are unions of ``blocks``, merged as ``h`` merges them.
+
+  The fairlet repair of a soft tree: every block (e.g. a fairlet of
+  :func:`fairhc_jax.fair_hierarchical_clustering`, ``result.fairlets``)
+  becomes one flat node over its points, and the blocks are merged by single
+  linkage on ``h``'s ultrametric (two groups of blocks join at the lowest
+  node of ``h`` that holds a point of each; equal levels make one multi-way
+  node). Every cluster is then a block or a union of blocks, so with fair
+  blocks (``Balance``: each block's ``min/max`` at least ``b/r``) every
+  cluster of two or more points is fair; the cost is reported by the caller
+  with the exact :func:`fairhc_jax.dasgupta_cost`.
+
+  Args:
+    h: a valid hierarchy over ``n`` points.
+    blocks: ``int[n]`` block of every point, values ``0..b-1`` all used.
+
+  Returns:
+    The repaired :class:`~fairhc_jax.Hierarchy`.
+  """
+  parent = np.asarray(h.parent).astype(np.int64)
+  n = (parent.shape[0] + 1) // 2
+  blocks = np.asarray(blocks).astype(np.int64)
+  b = int(blocks.max()) + 1
+  sizes = np.bincount(blocks, minlength=b)
+  node = np.where(sizes >= 2, n + np.arange(b), -1)
+  first = np.full(b, -1, np.int64)
+  for i in range(n - 1, -1, -1):
+    first[blocks[i]] = i
+  node = np.where(sizes >= 2, node, first)
+  new_parent = {}
+  for i in range(n):
+    if sizes[blocks[i]] >= 2:
+      new_parent[i] = int(node[blocks[i]])
+  if b == 1:
+    out = np.full(n + 1, _hier.UNUSED, np.int64)
+    for u, p in new_parent.items():
+      out[u] = p
+    out[n] = _hier.NO_PARENT
+    return _hier.from_parent(out.astype(np.int32), num_leaves=n)
+  rkids, _, rorder, rstart, rstop = _structure(parent, n)
+  gap = np.zeros(n - 1, np.int64)
+  for v in range(n, parent.shape[0]):
+    if parent[v] == _hier.UNUSED:
+      continue
+    for c in rkids[v][1:]:
+      gap[rstart[c] - 1] = v
+  rmq = _RangeMax(gap)
+  lab = blocks[rorder]
+  cross = np.nonzero(lab[:-1] != lab[1:])[0]
+  lev = rmq.query(cross, cross)
+  top, next_id = _merge_groups([int(x) for x in node], lab[cross], lab[cross + 1], lev,
+                               n + b, new_parent)
+  out = np.full(next_id, _hier.UNUSED, np.int64)
+  for u, p in new_parent.items():
+    out[u] = p
+  out[top] = _hier.NO_PARENT
+  used = np.nonzero(out != _hier.UNUSED)[0]
+  relabel = np.full(next_id, -1, np.int64)
+  relabel[used] = np.arange(used.shape[0])
+  compact = np.where(out[used] >= 0, relabel[np.maximum(out[used], 0)], _hier.NO_PARENT)
+  return _hier.from_parent(compact.astype(np.int32), num_leaves=n)
