@@ -88,6 +88,9 @@ def phase(name, fn):
   return out
 
 
+LOAD0 = f"{os.getloadavg()[0]:.1f}"
+
+
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--data", choices=list(SETS), default="census")
@@ -95,7 +98,9 @@ def main():
   ap.add_argument("--colourings", type=int, default=100_000)
   ap.add_argument("--batch", type=int, default=2_000)
   ap.add_argument("--skip", nargs="*", default=[],
-                  choices=["audit", "average_linkage", "fair_hc"])
+                  choices=["fairlets", "audit", "average_linkage", "fair_hc"],
+                  help="phases to leave out ('fairlets': decomposition to "
+                       "objectives, and the audit of their tree)")
   ap.add_argument("--out", default=None)
   a = ap.parse_args()
 
@@ -116,21 +121,23 @@ def main():
 
   D = phase("distances", lambda: pairwise_distances(X))
   D = phase("validate", lambda: check_distances(D))
-  dec = phase("decomposition", lambda: fairlets.fairlet_decomposition(k_dec, colors,
-                                                                        constraint))
-  state = phase("local_search", lambda: fairlets.run_local_search(
-      k_ls, D, colors, dec, schedule="fast", progress=False, validate=False))
-  final = fairlets.Decomposition(fairlet_of=state.fairlet_of,
-                                 num_fairlets=dec.num_fairlets, max_size=dec.max_size)
-  h = phase("fair_tree", lambda: fhc.fairlet_tree(D, final, validate=False))
-  obj = phase("objectives", lambda: tree_objectives(h, D, validate=False))
-  scope = fh.fairness.ClusterScope(blocks=final.fairlet_of)
-  own = bool(is_fair(h, colors, constraint, scope=scope))
-  print(f"  swaps {int(state.swaps)}, steps {int(state.steps)}, fair tree passes its "
-        f"own-scope check: {own}; value/UB {float(obj.value / obj.value_upper_bound):.4f}, "
-        f"revenue/UB {float(obj.revenue / obj.revenue_upper_bound):.4f}", flush=True)
+  obj = None
+  if "fairlets" not in a.skip:
+    dec = phase("decomposition", lambda: fairlets.fairlet_decomposition(k_dec, colors,
+                                                                          constraint))
+    state = phase("local_search", lambda: fairlets.run_local_search(
+        k_ls, D, colors, dec, schedule="fast", progress=False, validate=False))
+    final = fairlets.Decomposition(fairlet_of=state.fairlet_of,
+                                   num_fairlets=dec.num_fairlets, max_size=dec.max_size)
+    h = phase("fair_tree", lambda: fhc.fairlet_tree(D, final, validate=False))
+    obj = phase("objectives", lambda: tree_objectives(h, D, validate=False))
+    scope = fh.fairness.ClusterScope(blocks=final.fairlet_of)
+    own = bool(is_fair(h, colors, constraint, scope=scope))
+    print(f"  swaps {int(state.swaps)}, steps {int(state.steps)}, fair tree passes its "
+          f"own-scope check: {own}; value/UB {float(obj.value / obj.value_upper_bound):.4f}, "
+          f"revenue/UB {float(obj.revenue / obj.revenue_upper_bound):.4f}", flush=True)
 
-  if "audit" not in a.skip:
+  if "audit" not in a.skip and "fairlets" not in a.skip:
     def audit():
       fair = 0
       k = jax.random.key(1)
@@ -148,11 +155,13 @@ def main():
           f"{ROWS[-1][1] / a.colourings * 1e6:.1f} us per colouring", flush=True)
 
   if "average_linkage" not in a.skip:
-    del state, final
+    if obj is not None:
+      del state, final
     h_avg = phase("average_linkage", lambda: fh.linkage(D, "average"))
     oa = phase("objectives (average)", lambda: tree_objectives(h_avg, D, validate=False))
-    print(f"  fair/average: value {float(obj.value / oa.value):.4f}, cost "
-          f"{float(obj.cost / oa.cost):.4f}", flush=True)
+    if obj is not None:
+      print(f"  fair/average: value {float(obj.value / oa.value):.4f}, cost "
+            f"{float(obj.cost / oa.cost):.4f}", flush=True)
     if "fair_hc" not in a.skip:
       res = phase("fair_hc (Knittel)", lambda: red.fair_hc(
           h_avg, colors, 1 / 8, num_sorted=4, num_folds=2).hierarchy.parent)
@@ -162,7 +171,8 @@ def main():
   with open(out, "w") as f:
     f.write(f"{a.data}: n = {n}, {constraint}; jax {jax.__version__} on "
             f"{jax.devices()[0].platform}, float32; one run (compile included); "
-            f"measured while other jobs ran\n")
+            f"load average {LOAD0} at the start, {os.getloadavg()[0]:.1f} at the end "
+            f"(2 cores: above about 2.5, other jobs ran)\n")
     f.write(f"command: python benchmarks/bench_whole_data.py --data {a.data}"
             + (f" --n {a.n}" if a.n else "") + (" --skip " + " ".join(a.skip) if a.skip else "")
             + "\n")

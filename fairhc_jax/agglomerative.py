@@ -749,7 +749,8 @@ def linkage(D, method: str = "average", *, weights=None,
     _checks.fail(fn, "overwrite", "be a bool", repr(overwrite), TypeError)
   donate = overwrite and d is D
   _memory.check_memory(fn, n, _memory.square_bytes(
-      n, d.dtype, count=working_matrices(resolve_algorithm(algorithm, n, method), donate)),
+      n, d.dtype, count=working_matrices(resolve_algorithm(algorithm, n, method), donate))
+      + WORKING_OVERHEAD_BYTES,
       what=f"the linkage's working copies of the {n} x {n} matrix")
   size = _check_weights(fn, weights, n, d.dtype)
   if method == "ward":
@@ -757,18 +758,25 @@ def linkage(D, method: str = "average", *, weights=None,
   return _run(d, size, method, algorithm, donate, return_stats)
 
 
+WORKING_OVERHEAD_BYTES = 512 * 2**20
+"""Bytes the linkage guard adds to :func:`working_matrices` (the compiled
+program and runtime buffers: about 0.2-0.45 GB measured at n = 16,000)."""
+
+
 def working_matrices(algorithm: str, donate: bool) -> float:
   """``n x n`` matrices a linkage kernel allocates beside the caller's ``D``.
 
   Measured peaks (VmHWM) above the process with ``D`` resident, average
-  linkage on 8-D Gaussians at n = 16,000 on XLA:CPU, compile memory
-  included (about 0.4 GB, so the figures are upper bounds for larger n):
-  sequential 1.43 matrices (its working copy of ``D`` plus the half-size
-  packed matrix), rounds 1.73 (``python benchmarks/linkage_memory.py``;
-  ``benchmarks/results/linkage_memory.txt``). Donating ``D`` saves the copy.
-  The guard asks for 1.5 and 1.75 (0.5 and 0.75 when ``D`` is donated).
+  linkage on 8-D Gaussians at n = 16,000 on XLA:CPU
+  (``python benchmarks/linkage_memory.py``,
+  ``benchmarks/results/linkage_memory.txt``): sequential 1.44 matrices (1.47
+  GB: its working copy of ``D``, the half-size packed matrix, and about 0.2
+  GB that does not grow with n), rounds 1.74. The guard asks for 1.25
+  (sequential) and 1.75 (rounds) matrices plus
+  :data:`WORKING_OVERHEAD_BYTES`; donating ``D`` (``overwrite=True``) saves
+  the copy.
   """
-  count = 1.5 if algorithm == "sequential" else 1.75
+  count = 1.25 if algorithm == "sequential" else 1.75
   return count - 1 if donate else count
 
 

@@ -71,29 +71,31 @@ def test_device_statistics_are_used_when_reported():
 
 
 def test_linkage_is_guarded_before_its_kernel(monkeypatch):
-  # Free memory below two 60 x 60 float32 matrices: linkage refuses, naming it.
+  # Free memory below the working set (1.25 matrices of 60 x 60 float32 plus
+  # the fixed 512 MiB): linkage refuses, naming it.
   from fairhc_jax.agglomerative import linkage
   monkeypatch.setattr(memory, "free_bytes", lambda device=None: 20_000)
   D = np.ones((60, 60), np.float32) - np.eye(60, dtype=np.float32)
-  with pytest.raises(MemoryError, match=r"^linkage: n = 60 points need 0.00 GB for the linkage's working copies"):
+  with pytest.raises(MemoryError, match=r"^linkage: n = 60 points need 0.54 GB for the linkage's working copies"):
     linkage(D)
 
 
 def test_linkage_guard_asks_for_each_kernels_measured_working_set(monkeypatch):
   # One 60 x 60 float32 matrix is 14,400 bytes; the guard allows 90% of the free
-  # memory. Sequential needs 1.5 matrices (21,600 B), rounds 1.75 (25,200 B),
-  # and a donated D saves one matrix.
+  # memory and adds a fixed 512 MiB. Sequential needs 1.25 matrices (18,000 B),
+  # rounds 1.75 (25,200 B); a donated D saves one matrix.
   import jax.numpy as jnp
 
-  from fairhc_jax.agglomerative import linkage, working_matrices
-  assert (working_matrices("sequential", False), working_matrices("rnn", False)) == (1.5, 1.75)
-  assert (working_matrices("sequential", True), working_matrices("rnn", True)) == (0.5, 0.75)
-  monkeypatch.setattr(memory, "free_bytes", lambda device=None: 26_000)  # 23,400 usable
+  from fairhc_jax.agglomerative import WORKING_OVERHEAD_BYTES, linkage, working_matrices
+  assert (working_matrices("sequential", False), working_matrices("rnn", False)) == (1.25, 1.75)
+  assert (working_matrices("sequential", True), working_matrices("rnn", True)) == (0.25, 0.75)
+  free = lambda usable: (lambda device=None: (WORKING_OVERHEAD_BYTES + usable) / 0.9)
+  monkeypatch.setattr(memory, "free_bytes", free(20_000))
   D = np.ones((60, 60), np.float32) - np.eye(60, dtype=np.float32)
   assert linkage(D, algorithm="sequential").num_leaves == 60
-  with pytest.raises(MemoryError, match=r"^linkage: n = 60 points need 0.00 GB"):
+  with pytest.raises(MemoryError, match=r"^linkage: n = 60 points need 0.54 GB"):
     linkage(D, algorithm="rnn")
-  monkeypatch.setattr(memory, "free_bytes", lambda device=None: 9_000)  # 8,100 usable
+  monkeypatch.setattr(memory, "free_bytes", free(5_000))
   with pytest.raises(MemoryError):
     linkage(D, algorithm="sequential")
   assert linkage(jnp.asarray(D), algorithm="sequential", overwrite=True).num_leaves == 60
