@@ -248,6 +248,17 @@ def test_thresholds_are_rounded_separately_never_fused(dtype):
       np.testing.assert_array_equal(np.asarray(h.parent), ref[0])
 
 
+def test_vectorized_loop_has_no_matrix_copy():
+  """Whole-matrix copies in the merge loop would cost O(n^2) per merge (it had two)."""
+  n = 16
+  D = jnp.ones((n, n), jnp.float32)
+  sched = F.fhac_schedules([0.1, 0.01, 0.5, 0.0], n, 4, np.float32)
+  hlo = F.fhac_kernel.lower(D, jnp.zeros(n, jnp.int32), sched, jnp.int32(4), num_colors=3,
+                            method="average", rule="vectorized").compile().as_text()
+  copies = [line for line in hlo.splitlines() if " copy(" in line and f"f32[{n},{n}]" in line]
+  assert not copies, copies
+
+
 def test_corner_cases():
   with jax.enable_x64(True):
     h = fhac(np.zeros((1, 1)), [0], FHACParams(0, 0, 0, 0), k=1)

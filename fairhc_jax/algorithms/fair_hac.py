@@ -349,6 +349,7 @@ def _fhac_one(dist0, colors, sched, k, *, num_colors: int, method: str,
   nn = jnp.int32(n)
 
   levels = num_colors + 1
+  once = jnp.minimum(k, 1)   # a traced 1 (k >= 1) for fhac_vectorized.merge
 
   def step(t, c: _Carry, a, b, d_ab=None):
     """Merge ``t`` of slots ``a, b``: the new carry and the merged row."""
@@ -360,7 +361,10 @@ def _fhac_one(dist0, colors, sched, k, *, num_colors: int, method: str,
     hfc = c.hfc + c.total                   # the stage before this merge
     total = c.total + cost_new - c.cost[i] - c.cost[j]
     fc = jnp.where(nn - t - 1 == k, total, c.fc)
-    st, row = _agg.merge(c.st, a, b, method, d_ab=d_ab)
+    if d_ab is None:
+      st, row = _agg.merge(c.st, a, b, method)
+    else:   # the cached rule: a merge without whole-matrix copies (fhac_vectorized.merge)
+      st, row = _vec.merge(c.st, a, b, method, d_ab, once)
     return _Carry(st, c.cnt.at[i].set(c_new), c.size.at[i].set(s_new),
                   c.cost.at[i].set(cost_new), total, hfc, fc, c.cache), row
 
