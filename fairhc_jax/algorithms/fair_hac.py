@@ -48,8 +48,8 @@ Rules (``rule=``):
 
 Both rules run in phases: when half of the slots are left they are compacted
 (order kept) into a matrix of half the size, down to 16 slots (literal) or
-256 (vectorised), so later merges scan fewer pairs. With ``beta = 0`` and ``alpha >= 1`` either rule
-is plain HAC.
+256 (vectorised), so later merges scan fewer pairs. With ``beta = 0`` and
+``alpha >= 1`` either rule is plain HAC.
 
 Decisions (also in ALGORITHMS.md section 5):
 
