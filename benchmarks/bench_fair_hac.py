@@ -210,7 +210,7 @@ def speed(args):
     emit(f"fhac rule={rule:<10} n=120 one tree: {1e3 * med:8.2f} ms ({1e3 * mn:.2f}); first call {comp:.1f} s")
   med, mn = _time(lambda: linkage_kernel(D, method="average"))
   emit(f"linkage (average)         n=120 one tree: {1e3 * med:8.2f} ms ({1e3 * mn:.2f})")
-  for rule in args.tune_rules.split(","):
+  for rule in [r for r in args.tune_rules.split(",") if r]:
     tune_fhac(jax.random.key(0), D, col, k=4, budget=200, batch=100, rule=rule)  # compile
     t = time.perf_counter()
     r = tune_fhac(jax.random.key(1), D, col, k=4, budget=args.evals, batch=100, rule=rule)
@@ -244,11 +244,11 @@ def compare(args):
            "parameter vectors from the default search box per row, k = 4",
            "# same: identical trees; FC/HFC: means over all runs",
            f"# command: python benchmarks/bench_fair_hac.py compare --samples {args.samples} "
-           f"--batch {args.batch}", "",
+           f"--batch {args.batch} --datasets {args.datasets}" + (f" --tag {args.tag}" if args.tag else ""), "",
            f"{'data':<11}{'linkage':<9}| {'same':>5} | {'FC lit':>7} {'FC vec':>7} | "
            f"{'HFC lit':>8} {'HFC vec':>8} | {'FC van':>7}"]
   print(lines[-1], flush=True)
-  for name in ("bank1", "bank2", "census", "creditcard"):
+  for name in args.datasets.split(","):
     x_all, g_all, counts = data[name]
     samples = [sample(rng, g_all, counts) for _ in range(args.samples)]
     for method in ("single", "complete", "average"):
@@ -270,7 +270,7 @@ def compare(args):
               f"{m[3]:8.1f} {m[4]:8.1f} | {m[5]:7.3f}")
       lines.append(line)
       print(line, flush=True)
-  out = RESULTS / "fair_hac_rules.txt"
+  out = RESULTS / f"fair_hac_rules{args.tag}.txt"
   out.write_text("\n".join(lines) + "\n")
   print("wrote", out)
 

@@ -10,7 +10,7 @@ from fairhc_jax.fairness import fairness_cost, hierarchical_fairness_cost
 from fairhc_jax.algorithms import fair_hac as F
 from fairhc_jax.algorithms.fair_hac import FHACParams, fhac, fhac_costs
 
-from fhac_reference import fhac_literal
+from fhac_reference import fhac_literal, fhac_vectorized_matrix
 
 METHODS = ("average", "single", "complete", "weighted", "ward")
 
@@ -38,8 +38,16 @@ def _assert_same(h, parent, height):
   np.testing.assert_allclose(np.asarray(h.height), height, rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("rule", F.RULES)
+# The vectorised rule with single / weighted / ward behind --runslow: each is
+# one more compile of the cached rule; test_vectorized_large_matches_brute_force
+# (slow) covers every linkage, the default run keeps average and complete and
+# the n = 40 cache/compaction test.
+_CASES = [pytest.param(m, r, marks=pytest.mark.slow)
+          if r == "vectorized" and m in ("single", "weighted", "ward") else (m, r)
+          for r in F.RULES for m in METHODS]
+
+
+@pytest.mark.parametrize("method,rule", _CASES)
 def test_matches_literal_transcription(method, rule):
   rng = np.random.default_rng(METHODS.index(method) + 10 * F.RULES.index(rule))
   departs = 0
@@ -53,6 +61,65 @@ def test_matches_literal_transcription(method, rule):
       van = np.asarray(linkage(D, method).parent)
       departs += not np.array_equal(van, parent)
   assert departs >= 2   # the cases exercise the fair rule, not vanilla HAC
+
+
+def _cases_for_cache(rng, n, c, grid):
+  """Inputs that stress the cached rule: long windows, tight tolerances, ties."""
+  if grid:   # L1 distances on a small grid: many exact ties (single / complete)
+    x = rng.integers(0, 5, size=(n, 2)).astype(float)
+    D = np.abs(x[:, None] - x[None]).sum(-1)
+  else:
+    D = _points(rng, n)
+  col = rng.integers(0, c, n)
+  k = int(rng.integers(1, n // 2))
+  scale = np.median(D)
+  prm = (rng.uniform(0, 0.3), rng.uniform(0, 0.02), rng.uniform(0, 2) * scale,
+         rng.uniform(0, 0.05) * scale)
+  return D, col, k, prm
+
+
+@pytest.mark.parametrize("method", ["complete", pytest.param("average", marks=pytest.mark.slow)])
+def test_vectorized_cache_and_compaction_match_brute_force(method, monkeypatch):
+  """The cached rule (with compaction down to 16 slots: phases 40 -> 20 -> 1)
+  against the brute-force matrix transcription of its stated semantics;
+  complete linkage on grid distances (ties everywhere) in the default run."""
+  monkeypatch.setitem(F._MIN_CAPACITY, "vectorized", 16)
+  kern = jax.jit(F._fhac_one, static_argnames=F._STATIC)   # traced with the patch
+  rng = np.random.default_rng(21)
+  n, c = 40, 4
+  grid = method == "complete"
+  departs = 0
+  with jax.enable_x64(True):
+    for _ in range(6):
+      D, col, k, prm = _cases_for_cache(rng, n, c, grid)
+      parent, height, _ = fhac_vectorized_matrix(D, col, prm, k, method, num_colors=c)
+      out = kern(D, jnp.asarray(col, jnp.int32), F.fhac_schedules(prm, n, k, np.float64),
+                 jnp.int32(k), num_colors=c, method=method, rule="vectorized")
+      _assert_same(out.hierarchy, parent, height)
+      vanilla = fhac_vectorized_matrix(D, col, (1, 0, 0, 0), k, method, num_colors=c)[0]
+      departs += not np.array_equal(vanilla, parent)
+  assert departs >= 4
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_vectorized_large_matches_brute_force(method):
+  """n = 600 (default compaction: phases 600 -> 300 -> 1), float32 and float64."""
+  rng = np.random.default_rng(METHODS.index(method))
+  n, c = 600, 3
+  for x64 in (False, True):
+    dt = np.float64 if x64 else np.float32
+    with jax.enable_x64(x64):
+      D, col, k, prm = _cases_for_cache(rng, n, c, method in ("single", "complete"))
+      parent, height, _ = fhac_vectorized_matrix(D, col, prm, k, method, num_colors=c,
+                                                 dtype=dt)
+      h = fhac(D.astype(dt), col, FHACParams(*prm), k=k, method=method,
+               rule="vectorized", num_colors=c)
+      np.testing.assert_array_equal(np.asarray(h.parent), parent)
+      np.testing.assert_allclose(np.asarray(h.height), height, rtol=1e-5 if dt == np.float32 else 1e-10)
+      if method not in ("single", "complete"):   # grid data: may equal vanilla
+        vanilla = fhac_vectorized_matrix(D, col, (1, 0, 0, 0), k, method, num_colors=c, dtype=dt)[0]
+        assert not np.array_equal(vanilla, parent)
 
 
 @pytest.mark.slow  # default run over its 10-minute budget; runs with --runslow
@@ -107,53 +174,6 @@ def test_ties_follow_scan_order():
         _assert_same(h, parent, height)
 
 
-# Parameters at which fl(fl(theta1 * 3) + alpha0) and the fused
-# fma(theta1, 3, alpha0) fall on the two sides of 1/2 (found by search;
-# checked exactly below): float32 rounds the separate form up to 0.5, the
-# fused one below; float64 the other way round.
-_FMA_SPLIT = {np.float32: (0.0991746336221695, 0.20247606933116913),
-              np.float64: (0.0861074988051592, 0.2416775035845224)}
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_thresholds_are_rounded_separately_never_fused(dtype):
-  """alpha_t = fl(fl(theta1 (|C| - k)) + alpha0), whatever the compiler does.
-
-  Four points, colours 0 0 1 1, k = 1: at the first merge (|C| - k = 3) a
-  same-colour pair satisfies both groups iff alpha >= 1/2 (e = 4,
-  n |C| = 8), a mixed pair always. With a slack larger than every distance
-  the scan ends at the last pair with the most groups: (2, 3) when the
-  same-colour pairs pass, else (1, 3); the vectorised rule takes the closest
-  of the most-groups pairs: (0, 1), else (1, 2). A contracted multiply-add
-  flips both.
-  """
-  from fractions import Fraction
-  theta1, alpha0 = _FMA_SPLIT[dtype]
-  sep = dtype(dtype(dtype(theta1) * dtype(3)) + dtype(alpha0))
-  exact = Fraction(theta1) * 3 + Fraction(alpha0)       # what an FMA rounds once
-  fused = dtype(float(exact))      # float64 correctly rounded; float32: exact sum fits f64
-  assert Fraction(float(exact)) == exact or dtype == np.float64
-  assert (sep >= 0.5) != (fused >= 0.5)                  # the case does split them
-  passes = bool(sep >= 0.5)
-  sched = F.fhac_schedules([alpha0, theta1, 0.0, 0.0], 4, 1, dtype)
-  assert sched.dtype == dtype and sched[0, 0] == sep
-
-  x = np.array([0.0, 1.0, 10.0, 12.0])
-  D = np.abs(x[:, None] - x[None]).astype(dtype)
-  col = [0, 0, 1, 1]
-  prm = FHACParams(alpha0, theta1, 100.0, 0.0)
-  first = {"literal": (2, 3) if passes else (1, 3),
-           "vectorized": (0, 1) if passes else (1, 2)}
-  with jax.enable_x64(dtype == np.float64):
-    for rule in F.RULES:
-      _, _, trace = fhac_literal(D.astype(np.float64), col, [alpha0, theta1, 100.0, 0.0],
-                                 1, "single", num_colors=2, dtype=dtype, rule=rule)
-      assert trace[0] == first[rule]
-      h = fhac(D, col, prm, k=1, method="single", rule=rule, num_colors=2)
-      p = np.asarray(h.parent)
-      assert p[first[rule][0]] == p[first[rule][1]] == 4, (rule, p)
-
-
 def test_schedule_table_is_rounded_per_operation():
   """fhac_schedules against exact rationals rounded once per operation."""
   from fractions import Fraction
@@ -192,6 +212,59 @@ def test_vanilla_parameters_equal_linkage_exactly(method):
                    rule=rule, num_colors=3)
           np.testing.assert_array_equal(np.asarray(h.parent), np.asarray(ref.parent))
           np.testing.assert_array_equal(np.asarray(h.height), np.asarray(ref.height))
+
+
+# Parameters at which alpha_0 = fl(fl(theta1 (n - 1)) + alpha0) and the fused
+# fma(theta1, n - 1, alpha0) fall on the two sides of a same-colour pair's
+# group-test boundary (found by search; n, dtype and method chosen so that the
+# kernels compiled by the tests above are reused).
+_FMA_SPLIT = {np.float32: (16, "average", 0.021595094352960587, 0.1760735660791397),
+              np.float64: (11, "single", 0.04454692462626913, 0.09998529919185406)}
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_thresholds_are_rounded_separately_never_fused(dtype):
+  """alpha_t = fl(fl(theta1 (|C| - k)) + alpha0), whatever the compiler does.
+
+  Points on a line, two colours in halves (a third absent; for n = 11 the
+  boundary is that of colour 1's pairs, 12/22), k = 1, a slack
+  larger than every distance: the first merges depend on whether
+  same-colour pairs pass at alpha_0. The transcription run with the fused
+  value (theta1 = 0, alpha0 = the fused alpha) builds another tree, for both
+  rules; the kernel must build the separately rounded one.
+  """
+  from fractions import Fraction
+  n, method, theta1, alpha0 = _FMA_SPLIT[dtype]
+  exact = Fraction(theta1) * (n - 1) + Fraction(alpha0)   # what an FMA rounds once
+  assert Fraction(float(exact)) == exact or dtype == np.float64
+  fused = float(dtype(float(exact)))
+  sep = dtype(dtype(dtype(theta1) * dtype(n - 1)) + dtype(alpha0))
+  assert sep != fused and F.fhac_schedules([alpha0, theta1, 0, 0], n, 1, dtype)[0, 0] == sep
+  rng = np.random.default_rng(13)
+  x = np.sort(rng.uniform(0, 10, n))
+  D = np.abs(x[:, None] - x[None])
+  col = (np.arange(n) >= n - n // 2).astype(int)   # the last n // 2 points: colour 1
+  with jax.enable_x64(dtype == np.float64):
+    for rule in F.RULES:
+      ref = fhac_literal(D, col, (alpha0, theta1, 100.0, 0.0), 1, method, num_colors=3,
+                         dtype=dtype, rule=rule)
+      other = fhac_literal(D, col, (fused, 0.0, 100.0, 0.0), 1, method, num_colors=3,
+                           dtype=dtype, rule=rule)
+      assert ref[2] != other[2]          # the case does discriminate
+      h = fhac(D.astype(dtype), col, FHACParams(alpha0, theta1, 100.0, 0.0), k=1,
+               method=method, rule=rule, num_colors=3)
+      np.testing.assert_array_equal(np.asarray(h.parent), ref[0])
+
+
+def test_vectorized_loop_has_no_matrix_copy():
+  """Whole-matrix copies in the merge loop would cost O(n^2) per merge (it had two)."""
+  n = 16
+  D = jnp.ones((n, n), jnp.float32)
+  sched = F.fhac_schedules([0.1, 0.01, 0.5, 0.0], n, 4, np.float32)
+  hlo = F.fhac_kernel.lower(D, jnp.zeros(n, jnp.int32), sched, jnp.int32(4), num_colors=3,
+                            method="average", rule="vectorized").compile().as_text()
+  copies = [line for line in hlo.splitlines() if " copy(" in line and f"f32[{n},{n}]" in line]
+  assert not copies, copies
 
 
 def test_corner_cases():

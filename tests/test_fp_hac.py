@@ -101,7 +101,7 @@ def test_theorem_4_1_and_validity(mode, rule):
     method = ("average", "single", "complete")[trial % 3]
     h = linkage(D, method)
     k = int(rng.integers(2, 7))
-    eps = math.inf if trial % 2 == 0 or rule == "vectorized" else float(np.median(D)) * 0.5
+    eps = math.inf if trial % 2 == 0 else float(np.median(D)) * 0.5
     g = fp_hac(h, colors, k=k, D=D, eps=eps, mode=mode, method=method, rule=rule)
     validate(g)
     assert any(sorted(s) == list(range(n)) for s in leaf_sets(g))   # all points
@@ -173,6 +173,76 @@ def test_vectorized_rounds_toy_examples_and_rule():
   assert applied >= 6
 
 
+@pytest.mark.parametrize("method", ["average", "complete"])
+def test_vectorized_finite_eps_replay(method):
+  """rule='vectorized' with a finite eps: replaying the applied exchanges on
+  the evolving tree, each passes the majority and cost rules and both
+  distance tests with the siblings it had at that moment (recomputed here
+  from the point sets); and the filter is not vacuous (eps = 0 applies
+  nothing at the levels where every candidate's test is strict)."""
+  from fractions import Fraction
+  from fairhc_jax.algorithms.fp_hac import fp_hac_rounds_host
+  rng = np.random.default_rng(8)
+  applied = rejected = 0
+  for trial in range(5):
+    n, c = 36, 2 + trial % 2
+    x = rng.normal(size=(n, 2))
+    D = np.sqrt(((x[:, None] - x[None]) ** 2).sum(-1))
+    col = (x[:, 0] > 0).astype(int) if c == 2 else rng.integers(0, c, n)
+    col[:c] = np.arange(c)
+    h = linkage(D, method)
+    p0 = np.asarray(h.parent).astype(int)
+    eps = float(np.median(D)) * (0.3 + 0.2 * trial)
+    _, top, ex = fp_hac_rounds_host(p0, col, k=3, num_colors=c, D=D, eps=eps,
+                                    method=method)
+    _, _, ex_inf = fp_hac_rounds_host(p0, col, k=3, num_colors=c)
+    applied += len(ex)
+    rejected += len(ex) < len(ex_inf)
+    par = p0.copy()
+    def leaves(u):
+      out, stack = [], [u]
+      while stack:
+        v = stack.pop()
+        kids = np.flatnonzero(par == v)
+        if v < n:
+          out.append(v)
+        stack.extend(kids.tolist())
+      return out
+    def link(A, B):
+      blk = D[np.ix_(A, B)]
+      return blk.mean() if method == "average" else blk.max()
+    def sib(u):
+      return next(int(v) for v in np.flatnonzero(par == par[u]) if v != u)
+    phi = [Fraction(int(v), n) for v in np.bincount(col, minlength=c)]
+    def cost(S):
+      cnt = np.bincount(col[S], minlength=c)
+      return sum(abs(Fraction(int(v), len(S)) - q) for v, q in zip(cnt, phi))
+    tops = [int(t) for t in top]   # current node of each top cluster (a leaf top can move)
+    def top_of(u):
+      while int(u) not in tops:
+        assert par[u] >= 0
+        u = par[u]
+      return int(u)
+    for _, _, a, b in ex:
+      lx, ly, lxs, lys = leaves(a), leaves(b), leaves(sib(a)), leaves(sib(b))
+      assert abs(link(lxs, ly) - link(lxs, lx)) <= eps
+      assert abs(link(lys, lx) - link(lys, ly)) <= eps
+      ti, tj = top_of(a), top_of(b)
+      assert ti != tj
+      Si, Sj = leaves(ti), leaves(tj)
+      Ni = [v for v in Si if v not in lx] + ly
+      Nj = [v for v in Sj if v not in ly] + lx
+      for old, new in ((Si, Ni), (Sj, Nj)):
+        oc, nc = np.bincount(col[old], minlength=c), np.bincount(col[new], minlength=c)
+        better = sum(abs(Fraction(int(v), len(new)) - q) < abs(Fraction(int(u), len(old)) - q)
+                     for u, v, q in zip(oc, nc, phi))
+        assert 2 * better >= c
+      assert cost(Ni) + cost(Nj) <= cost(Si) + cost(Sj)
+      tops = [b if t == a else a if t == b else t for t in tops]
+      par[a], par[b] = par[b], par[a]
+  assert applied >= 5 and rejected >= 1
+
+
 def test_alpha_stops_early():
   rng = np.random.default_rng(3)
   x = rng.normal(size=(30, 2))
@@ -197,8 +267,8 @@ def test_bad_input():
     fp_hac(h, col, k=2, eps=1.0)
   with pytest.raises(ValueError, match="fp_hac: rule must be one of"):
     fp_hac(h, col, k=2, rule="fast")
-  with pytest.raises(ValueError, match="fp_hac: eps must be inf with rule='vectorized'"):
-    fp_hac(h, col, k=2, D=D, eps=1.0, rule="vectorized")
+  with pytest.raises(ValueError, match="fp_hac: D must be given when eps is finite"):
+    fp_hac(h, col, k=2, eps=1.0, rule="vectorized")
   with pytest.raises(ValueError, match="fp_hac: mode must be one of"):
     fp_hac(h, col, k=2, mode="points")
   with pytest.raises(ValueError, match=r"fp_hac: colors must hold colours in \[0, 2\), got colour 2"):

@@ -35,15 +35,21 @@ Rules (``rule=``):
   layout made each read a strided gather, several times slower).
 
 ``"vectorized"`` (order-independent, for large ``n``). Among the active
-  pairs within ``beta`` of the closest one (``D <= D_min + beta``), merge the
-  one satisfying the most groups; ties by smaller ``D``, then the first in
-  row-major slot order. Five O(m^2) reductions per merge (O(n^3) in total,
-  like a plain matrix-scan HAC).
+  pairs within ``beta`` of the closest one (``D <= fl(D_min + beta)``), merge
+  the one satisfying the most groups; ties by the smaller stored distance
+  (for ``"ward"`` the squared one, whose order is ``D``'s except where two
+  squares round to one root), then the first pair in row-major slot order.
+  Realisation (:mod:`fairhc_jax.algorithms.fhac_vectorized`): per slot and
+  per level ``L = 0..c`` a cached nearest partner among those satisfying at
+  least ``L`` groups, maintained like ``linkage``'s cached row minima (rows
+  touched by a merge updated, stale rows re-scanned lazily when they reach
+  the top); a merge costs O(m c) plus O(m c) per re-scan instead of passes
+  over all ``m^2`` pairs.
 
 Both rules run in phases: when half of the slots are left they are compacted
-(order kept) into a matrix of half the size, down to 16 slots, so later
-merges scan fewer pairs. With ``beta = 0`` and ``alpha >= 1`` either rule
-is plain HAC.
+(order kept) into a matrix of half the size, down to 16 slots (literal) or
+256 (vectorised), so later merges scan fewer pairs. With ``beta = 0`` and
+``alpha >= 1`` either rule is plain HAC.
 
 Decisions (also in ALGORITHMS.md section 5):
 
@@ -104,6 +110,7 @@ import numpy as np
 
 from fairhc_jax import _checks
 from fairhc_jax import agglomerative as _agg
+from fairhc_jax.algorithms import fhac_vectorized as _vec
 from fairhc_jax.hierarchy import Hierarchy
 
 RULES = ("literal", "vectorized")
@@ -180,22 +187,6 @@ def fhac_schedules(params, n: int, k: int, dtype) -> np.ndarray:
 # Per-merge quantities.
 
 
-def _group_counts_ok(cnt_a, cnt_b, size_a, size_b, totals, n, alpha, dtype):
-  """``int32[...]``: number of groups ``g`` with ``|n n_g(C) - n_g |C|| <= alpha n |C|``.
-
-  ``cnt_*: int32[..., c]`` colour counts of the two clusters, ``size_*: int32[...]``.
-  """
-  size = size_a + size_b
-  e = jnp.abs((cnt_a + cnt_b) * n - totals * size[..., None])
-  rhs = alpha * (size * n).astype(dtype)
-  return jnp.sum(e.astype(dtype) <= rhs[..., None], axis=-1, dtype=jnp.int32)
-
-
-def _rule_distance(dist, method):
-  """The distance the pair rule compares: the stored one, or Ward's (its square root)."""
-  return jnp.sqrt(jnp.maximum(dist, 0)) if method == "ward" else dist
-
-
 def _node_cost(cnt, size, phi, dtype):
   """``sum_g |delta_g - phi_g|`` of clusters with counts ``cnt: int32[..., c]``."""
   delta = cnt.astype(dtype) / jnp.maximum(size, 1)[..., None].astype(dtype)
@@ -246,7 +237,7 @@ def _literal_choice(dist, alive, cnt, size, alpha, beta, totals, tri,
     nn = jnp.sum(totals).astype(jnp.int32)
     # Per pair (one fused pass): the rule distance, +inf for retired slots
     # (an infinite D never replaces: D < d_min + beta fails for d_min = inf
-    # too), and the number of satisfied groups, as _group_counts_ok.
+    # too), and the number of satisfied groups, as fhac_vectorized.group_count.
     valid = alive[:, None, :] & alive[None, :, :]
     d_all = jnp.sqrt(jnp.maximum(dist, 0)) if method == "ward" else dist
     d_all = jnp.where(valid, d_all, jnp.asarray(jnp.inf, dtype))
@@ -295,26 +286,11 @@ def _literal_choice(dist, alive, cnt, size, alpha, beta, totals, tri,
                 jnp.asarray(beta, dist.dtype), totals)
 
 
-def _vectorized_choice(d, s, valid, beta):
-  """Within ``beta`` of the closest active pair, most groups, then closest, then first."""
-  num = d.shape[0]
-  dtype = d.dtype
-  inf = jnp.asarray(jnp.inf, dtype)
-  idx = jnp.arange(num, dtype=jnp.int32)
-  dv = jnp.where(valid, d, inf)
-  dmin = jnp.min(dv)
-  cand = valid & (dv <= dmin + beta)
-  smax = jnp.max(jnp.where(cand, s, -1))
-  cand = cand & (s == smax)
-  dbest = jnp.min(jnp.where(cand, dv, inf))
-  return jnp.min(jnp.where(cand & (dv == dbest), idx, num)).astype(jnp.int32)
-
-
 # ---------------------------------------------------------------------------
 # The kernel (one parameter vector; vmapped for batches).
 
 
-_MIN_CAPACITY = 16   # no compaction below this many slots
+_MIN_CAPACITY = {"literal": 16, "vectorized": 256}   # no compaction below
 
 
 class _Carry(NamedTuple):
@@ -327,6 +303,7 @@ class _Carry(NamedTuple):
   total: jax.Array   # float[] FC of the current stage
   hfc: jax.Array     # float[] sum of the FC of the stages so far
   fc: jax.Array      # float[] FC of the stage with k clusters
+  cache: object = None   # _vec.RowCache (rule "vectorized") or None
 
 
 def _compact(carry: _Carry, capacity: int) -> _Carry:
@@ -334,10 +311,11 @@ def _compact(carry: _Carry, capacity: int) -> _Carry:
   st = carry.st
   order = jnp.nonzero(st.alive, size=capacity)[0].astype(jnp.int32)
   dist = jnp.take(jnp.take(st.dist, order, axis=0), order, axis=1)
+  cache = None if carry.cache is None else _vec.compact(carry.cache, st.alive, order)
   st = st._replace(dist=dist, size=st.size[order],
                    alive=jnp.ones(capacity, bool), node=st.node[order])
   return carry._replace(st=st, cnt=carry.cnt[order], size=carry.size[order],
-                        cost=carry.cost[order])
+                        cost=carry.cost[order], cache=cache)
 
 
 def _fhac_one(dist0, colors, sched, k, *, num_colors: int, method: str,
@@ -370,27 +348,11 @@ def _fhac_one(dist0, colors, sched, k, *, num_colors: int, method: str,
   k = jnp.asarray(k, jnp.int32)
   nn = jnp.int32(n)
 
-  def choose_fair(c: _Carry, t, tri):
-    st = c.st
-    # Read from the host-computed table (never a multiply-add here, which
-    # a compiler could contract into an FMA: module docstring).
-    alpha = sched[0, t]
-    beta = sched[1, t]
-    if rule == "literal":
-      return _literal_choice(st.dist, st.alive, c.cnt, c.size, alpha, beta,
-                             totals, tri, method)
-    flags = _group_counts_ok(c.cnt[:, None, :], c.cnt[None, :, :],
-                             c.size[:, None], c.size[None, :], totals, n,
-                             alpha, dtype)
-    m = st.dist.shape[0]
-    dfull = _rule_distance(st.dist, method)
-    r = jnp.arange(m, dtype=jnp.int32)
-    valid = st.alive[:, None] & st.alive[None, :] & (r[:, None] < r[None, :])
-    pos = _vectorized_choice(dfull.reshape(-1), flags.reshape(-1),
-                             valid.reshape(-1), beta)
-    return pos // m, pos % m
+  levels = num_colors + 1
+  once = jnp.minimum(k, 1)   # a traced 1 (k >= 1) for fhac_vectorized.merge
 
-  def step(t, c: _Carry, a, b):
+  def step(t, c: _Carry, a, b, d_ab=None):
+    """Merge ``t`` of slots ``a, b``: the new carry and the merged row."""
     i = jnp.minimum(a, b)
     j = jnp.maximum(a, b)
     c_new = c.cnt[i] + c.cnt[j]
@@ -399,20 +361,51 @@ def _fhac_one(dist0, colors, sched, k, *, num_colors: int, method: str,
     hfc = c.hfc + c.total                   # the stage before this merge
     total = c.total + cost_new - c.cost[i] - c.cost[j]
     fc = jnp.where(nn - t - 1 == k, total, c.fc)
-    st = _agg.merge(c.st, a, b, method)[0]
+    if d_ab is None:
+      st, row = _agg.merge(c.st, a, b, method)
+    else:   # the cached rule: a merge without whole-matrix copies (fhac_vectorized.merge)
+      st, row = _vec.merge(c.st, a, b, method, d_ab, once)
     return _Carry(st, c.cnt.at[i].set(c_new), c.size.at[i].set(s_new),
-                  c.cost.at[i].set(cost_new), total, hfc, fc)
+                  c.cost.at[i].set(cost_new), total, hfc, fc, c.cache), row
 
-  def fair_body(t, c: _Carry, tri):
-    return step(t, c, *choose_fair(c, t, tri))
+  def literal_fair(t, c: _Carry, tri):
+    # Read from the host-computed table (never a multiply-add here, which
+    # a compiler could contract into an FMA: module docstring).
+    a, b = _literal_choice(c.st.dist, c.st.alive, c.cnt, c.size, sched[0, t],
+                           sched[1, t], totals, tri, method)
+    return step(t, c, a, b)[0]
 
-  def plain_body(t, c: _Carry):
-    return step(t, c, *_agg.closest_pair(c.st))
+  def literal_plain(t, c: _Carry):
+    return step(t, c, *_agg.closest_pair(c.st))[0]
 
-  carry = _Carry(state, cnt, size, cost, total, jnp.zeros((), dtype), total)
+  def vec_fair(t, c: _Carry, tri):
+    alpha, beta = sched[0, t], sched[1, t]
+    st = c.st
+    cache, a, b, d_ab = _vec.choose_fair(c.cache, st.dist, st.alive, c.cnt, c.size,
+                                         totals, nn, alpha, beta, method)
+    c, row = step(t, c._replace(cache=cache), a, b, d_ab)
+    i = jnp.minimum(a, b)
+    s_row = _vec.group_count(c.cnt, c.cnt[i][None, :], c.size, c.size[i], totals,
+                             nn, alpha, dtype)
+    return c._replace(cache=_vec.update(c.cache, row, i, jnp.maximum(a, b),
+                                        c.st.alive, s_row, levels))
+
+  def vec_plain(t, c: _Carry):
+    cache, a, b, d_ab = _vec.choose_plain(c.cache, c.st.dist, c.st.alive)
+    c, row = step(t, c._replace(cache=cache), a, b, d_ab)
+    return c._replace(cache=_vec.update(c.cache, row, jnp.minimum(a, b),
+                                        jnp.maximum(a, b), c.st.alive, None, 1))
+
+  fair_body, plain_body = ((literal_fair, literal_plain) if rule == "literal"
+                           else (vec_fair, vec_plain))
+  cache = None
+  if rule == "vectorized":
+    cache = _vec.init_cache(state.dist, state.alive, cnt, size, totals, nn,
+                            sched[0, 0], levels)
+  carry = _Carry(state, cnt, size, cost, total, jnp.zeros((), dtype), total, cache)
   active, t0 = n, 0
   while active > 1:
-    target = active // 2 if active // 2 >= _MIN_CAPACITY else 1
+    target = active // 2 if active // 2 >= _MIN_CAPACITY[rule] else 1
     t1 = t0 + active - target
     tri = _upper_triangle(active) if rule == "literal" else None
     # Merges t0..t1-1 of this phase: fair while n - t > k, then plain (the

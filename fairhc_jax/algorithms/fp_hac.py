@@ -44,12 +44,14 @@ merges above it keep the last indices, so the ``k``-level of the result is
 again the (updated) top clusters and ``fairness_cost(result, colors, k)``
 is the FC the algorithm lowered. Heights move with their nodes.
 
-``rule="vectorized"`` (:func:`fp_hac_rounds_host`, ``eps = inf``): per level,
-rounds that score every candidate exchange at once (over the classes of equal
-colour-count vectors, which have equal scores) and apply a set of
-non-conflicting ones (no two share a top cluster), each passing the literal
-test on the state it changes; the same guarantees, far fewer Python steps
-(the whole-Census tree takes seconds to minutes instead of hours).
+``rule="vectorized"`` (:func:`fp_hac_rounds_host`): per level, rounds that
+score every candidate exchange at once (with ``eps = inf`` over the classes
+of equal colour-count vectors, which have equal scores; with a finite
+``eps`` over the nodes, the distance test evaluated for all pairs from the
+linkage distances between the level's nodes and their siblings) and apply a
+set of non-conflicting ones (no two share a top cluster), each passing the
+literal test on the state it changes; the same guarantees, far fewer Python
+steps (the whole-Census tree takes seconds to minutes instead of hours).
 
 This is host code (NumPy): the scan is sequential by definition (every
 accepted exchange changes the state the next test sees). Work per level is
@@ -126,6 +128,107 @@ def _link(D, A, B, method):
   return float(block.mean())
 
 
+class _TreeState:
+  """Host state both rules share: the tree, per-node colour counts and
+  smallest points (fixed: a node's own subtree never changes), and the
+  current counts of the ``k`` top clusters (in order of smallest point)."""
+
+  def __init__(self, parent, colors, k: int, num_colors: int):
+    self.parent = np.array(parent, np.int64)
+    m = self.parent.shape[0]
+    self.n = n = (m + 1) // 2
+    self.k = k
+    self.f = num_colors
+    colors = np.asarray(colors, np.int64)
+    self.totals = np.bincount(colors, minlength=num_colors).astype(np.int64)
+    self.kids = _children(self.parent, m)
+    cnt = np.zeros((m, num_colors), np.int64)
+    low = np.full(m, n, np.int64)
+    cnt[np.arange(n), colors] = 1
+    low[:n] = np.arange(n)
+    for u in range(n, m):
+      for c in self.kids[u]:
+        cnt[u] += cnt[c]
+        low[u] = min(low[u], low[c])
+    self.cnt, self.low, self.size = cnt, low, cnt.sum(1)
+    top = _top_clusters(self.parent, n, k)
+    self.top = top[np.argsort(low[top])]
+    self.tcnt = cnt[self.top].copy()
+    self.tsize = self.size[self.top].copy()
+
+  def fair_enough(self, alpha) -> bool:
+    """Every top cluster within ``alpha`` of ``phi`` for every group (exact)."""
+    if alpha is None:
+      return False
+    a = Fraction(alpha).limit_denominator(10**6)
+    e = np.abs(self.tcnt * self.n - self.totals[None, :] * self.tsize[:, None])
+    return all(Fraction(int(v), int(s) * self.n) <= a
+               for row, s in zip(e, self.tsize) for v in row)
+
+  def after(self, i, j, x, y):
+    """Counts and sizes of top clusters ``i, j`` after exchanging ``x in i`` and ``y in j``."""
+    cnt, size = self.cnt, self.size
+    return (self.tcnt[i] - cnt[x] + cnt[y], self.tcnt[j] - cnt[y] + cnt[x],
+            int(self.tsize[i] - size[x] + size[y]), int(self.tsize[j] - size[y] + size[x]))
+
+  def cost_ok(self, i, j, ci, cj, si, sj) -> bool:
+    """``cost(m_i) + cost(m_j)`` does not rise (exact Fractions)."""
+    t, n = self.totals, self.n
+    return (_cost_key(ci, si, t, n) + _cost_key(cj, sj, t, n)
+            <= _cost_key(self.tcnt[i], int(self.tsize[i]), t, n)
+            + _cost_key(self.tcnt[j], int(self.tsize[j]), t, n))
+
+  def sibling(self, x):
+    a, b = self.kids[self.parent[x]]
+    return b if a == x else a
+
+  def leaves(self, u):
+    return _leaves_under(self.kids, self.n, u)
+
+  def distance_ok(self, x, y, D, eps, method) -> bool:
+    """``|D(x_S, y) - D(x_S, x)| <= eps`` and ``|D(y_S, x) - D(y_S, y)| <= eps`` (float64)."""
+    if not math.isfinite(eps):
+      return True
+    lx, ly = self.leaves(x), self.leaves(y)
+    lxs, lys = self.leaves(self.sibling(x)), self.leaves(self.sibling(y))
+    return (abs(_link(D, lxs, ly, method) - _link(D, lxs, lx, method)) <= eps
+            and abs(_link(D, lys, lx, method) - _link(D, lys, ly, method)) <= eps)
+
+  def apply(self, i, j, x, y):
+    """Exchanges subtrees ``x`` (in top cluster ``i``) and ``y`` (in ``j``): swap parent pointers."""
+    ci, cj, si, sj = self.after(i, j, x, y)
+    px, py = self.parent[x], self.parent[y]
+    self.parent[x], self.parent[y] = py, px
+    self.kids[px] = [y if c == x else c for c in self.kids[px]]
+    self.kids[py] = [x if c == y else c for c in self.kids[py]]
+    self.tcnt[i], self.tcnt[j] = ci, cj
+    self.tsize[i], self.tsize[j] = si, sj
+
+  def descend(self, mode, alpha, run_level):
+    """Calls ``run_level(members, level_id)`` per level (``members``: per top
+    cluster its level nodes in smallest-point order), Algorithm 2's descent:
+    ``"leaves"`` is one pass over the points; ``"levels"`` stops early once
+    :meth:`fair_enough` (checked before each level) or at the leaves."""
+    n = self.n
+    if mode == "leaves":
+      run_level([sorted(self.leaves(int(t))) for t in self.top], 0)
+      return
+    level = [[int(t)] for t in self.top]
+    level_id = 0
+    while not self.fair_enough(alpha):
+      nxt = []
+      for nodes in level:
+        new = []
+        for u in nodes:
+          new.extend(self.kids[u] if u >= n else [u])
+        nxt.append(sorted(new, key=lambda v: self.low[v]))
+      level_id += 1
+      run_level(nxt, level_id)
+      level = nxt
+      if all(u < n for nodes in level for u in nodes):
+        break
+
+
 def fp_hac_host(parent, colors, *, k: int, num_colors: int, D=None,
                 eps: float = math.inf, mode: str = "levels",
                 alpha: Optional[float] = None, method: str = "average"):
@@ -134,43 +237,9 @@ def fp_hac_host(parent, colors, *, k: int, num_colors: int, D=None,
   ``new_parent`` is not yet relabelled (see :func:`fp_hac`); ``top`` lists
   the top-cluster nodes; ``exchanges`` the accepted ``(level, x, y)``.
   """
-  parent = np.array(parent, np.int64)
-  m = parent.shape[0]
-  n = (m + 1) // 2
-  colors = np.asarray(colors, np.int64)
-  totals = np.bincount(colors, minlength=num_colors).astype(np.int64)
-  kids = _children(parent, m)
-  # Colour counts and smallest point of every node (fixed by exchanges: a
-  # node's own subtree never changes).
-  cnt = np.zeros((m, num_colors), np.int64)
-  low = np.full(m, n, np.int64)
-  cnt[np.arange(n), colors] = 1
-  low[:n] = np.arange(n)
-  for u in range(n, m):
-    for c in kids[u]:
-      cnt[u] += cnt[c]
-      low[u] = min(low[u], low[c])
-  size = cnt.sum(1)
-  top = _top_clusters(parent, n, k)
-  top = top[np.argsort(low[top])]
-  tcnt = cnt[top].copy()           # current counts of the top clusters
-  tsize = size[top].copy()
-  owner = {}                        # node -> top cluster position, for the level's nodes
-  if mode == "leaves":
-    levels_iter = "leaves"
+  st = _TreeState(parent, colors, k, num_colors)
+  n, f, totals = st.n, st.f, st.totals
   exchanges = []
-
-  def fair_enough():
-    if alpha is None:
-      return False
-    a = Fraction(alpha).limit_denominator(10**6)
-    e = np.abs(tcnt * n - totals[None, :] * tsize[:, None])
-    return all(Fraction(int(v), int(s) * n) <= a for row, s in zip(e, tsize) for v in row)
-
-  def sibling(x):
-    p = parent[x]
-    a, b = kids[p]
-    return b if a == x else a
 
   def scan(level_nodes, level_id):
     for i in range(k):
@@ -181,131 +250,96 @@ def fp_hac_host(parent, colors, *, k: int, num_colors: int, D=None,
           x = xs[px]
           for py in range(len(ys)):
             y = ys[py]
-            ci_new = tcnt[i] - cnt[x] + cnt[y]
-            cj_new = tcnt[j] - cnt[y] + cnt[x]
-            si_new = tsize[i] - size[x] + size[y]
-            sj_new = tsize[j] - size[y] + size[x]
+            ci_new, cj_new, si_new, sj_new = st.after(i, j, x, y)
             if si_new <= 0 or sj_new <= 0:
               continue
-            imp_i = _improves(tcnt[i], tsize[i], ci_new, si_new, totals, n)
-            imp_j = _improves(tcnt[j], tsize[j], cj_new, sj_new, totals, n)
-            f = num_colors
+            imp_i = _improves(st.tcnt[i], st.tsize[i], ci_new, si_new, totals, n)
+            imp_j = _improves(st.tcnt[j], st.tsize[j], cj_new, sj_new, totals, n)
             if 2 * int(imp_i.sum()) < f or 2 * int(imp_j.sum()) < f:
               continue
-            before = (_cost_key(tcnt[i], int(tsize[i]), totals, n)
-                      + _cost_key(tcnt[j], int(tsize[j]), totals, n))
-            after = (_cost_key(ci_new, int(si_new), totals, n)
-                     + _cost_key(cj_new, int(sj_new), totals, n))
-            if after > before:
+            if not st.cost_ok(i, j, ci_new, cj_new, si_new, sj_new):
               continue
-            if math.isfinite(eps):
-              xs_, ys_ = sibling(x), sibling(y)
-              lx = _leaves_under(kids, n, x)
-              ly = _leaves_under(kids, n, y)
-              lxs = _leaves_under(kids, n, xs_)
-              lys = _leaves_under(kids, n, ys_)
-              if (abs(_link(D, lxs, ly, method) - _link(D, lxs, lx, method)) > eps
-                  or abs(_link(D, lys, lx, method) - _link(D, lys, ly, method)) > eps):
-                continue
-            # Apply: swap parent pointers.
-            pxp, pyp = parent[x], parent[y]
-            parent[x], parent[y] = pyp, pxp
-            kids[pxp] = [y if c == x else c for c in kids[pxp]]
-            kids[pyp] = [x if c == y else c for c in kids[pyp]]
-            tcnt[i], tcnt[j] = ci_new, cj_new
-            tsize[i], tsize[j] = si_new, sj_new
+            if not st.distance_ok(x, y, D, eps, method):
+              continue
+            st.apply(i, j, x, y)
             xs[px], ys[py] = y, x
             exchanges.append((level_id, int(x), int(y)))
             break
 
-  if mode == "leaves":
-    nodes = [sorted(_leaves_under(kids, n, int(t))) for t in top]
-    scan(nodes, 0)
-  else:
-    level = [[int(t)] for t in top]
-    level_id = 0
-    while True:
-      if fair_enough():
-        break
-      nxt = []
-      for nodes in level:
-        new = []
-        for u in nodes:
-          new.extend(kids[u] if u >= n else [u])
-        nxt.append(sorted(new, key=lambda v: low[v]))
-      level_id += 1
-      scan(nxt, level_id)
-      level = nxt
-      if all(u < n for nodes in level for u in nodes):
-        break
-  return parent, top, exchanges
+  st.descend(mode, alpha, scan)
+  return st.parent, st.top, exchanges
+
+
+def _linkage_between(D, sets, method):
+  """``float64[U, U]``: linkage distance between the point sets (average / single / complete)."""
+  u = len(sets)
+  n = D.shape[0]
+  if method == "average":
+    M = np.zeros((u, n))
+    for r, s in enumerate(sets):
+      M[r, s] = 1.0 / len(s)
+    return M @ D @ M.T
+  red = np.min if method == "single" else np.max
+  rows = np.stack([red(D[s], axis=0) for s in sets])          # [U, n]
+  return np.stack([red(rows[:, s], axis=1) for s in sets], axis=1)
 
 
 def fp_hac_rounds_host(parent, colors, *, k: int, num_colors: int,
-                       mode: str = "levels", alpha: Optional[float] = None):
-  """The vectorised FP-HAC variant (``rule="vectorized"``, ``eps = inf``).
+                       mode: str = "levels", alpha: Optional[float] = None,
+                       D=None, eps: float = math.inf, method: str = "average"):
+  """The vectorised FP-HAC variant (``rule="vectorized"``).
 
   Per level, rounds: every candidate exchange ``(x, y)`` between two
   different top clusters (``x, y`` unused nodes of the level) is scored at
-  once. Candidates with equal colour-count vectors have equal scores, so
-  the scoring runs over the classes of equal count vectors of each top
-  cluster (the node used for a class is its first unused one in
-  smallest-point order): for every pair of top clusters, the exact
-  integer majority test of the literal rule for both clusters, plus the
-  rule that ``cost(m_i) + cost(m_j)`` must not rise, and the FC decrease as
-  the score. A round then applies a set of non-conflicting exchanges: the
-  best candidate of each pair of top clusters, greedily by score over
-  pairs that share no top cluster, each re-checked exactly (Fractions) on
-  the current counts before it is applied. So every applied exchange passes
-  the literal rule against the state it changes, no two touch the same top
-  cluster, FC at level ``k`` never rises, and each node is exchanged at most
-  once per level. The level ends when a round applies nothing.
+  once. With ``eps = inf``, candidates with equal colour-count vectors have
+  equal scores, so the scoring runs over the classes of equal count vectors
+  of each top cluster (the node used for a class is its first unused one in
+  smallest-point order); with a finite ``eps`` every node is its own class
+  and candidates are also filtered by the distance test, evaluated for all
+  pairs at once from the linkage distances between the level's nodes and
+  their current siblings (recomputed each round). For every pair of top
+  clusters: the exact integer majority test of the literal rule for both
+  clusters, plus the rule that ``cost(m_i) + cost(m_j)`` must not rise, and
+  the FC decrease as the score. A round then applies a set of
+  non-conflicting exchanges: the best candidate of each pair of top
+  clusters, greedily by score over pairs that share no top cluster, each
+  re-checked exactly on the current state before it is applied (the cost
+  rule with Fractions; the distance test as the literal rule computes it,
+  so the vectorised filter, which only ranks, may differ from it in the last
+  bits without changing what is accepted, beyond a candidate the filter
+  rejected within ``1e-9`` relative of ``eps``). So every applied exchange
+  passes the literal rule against the state it changes, no two touch the
+  same top cluster, FC at level ``k`` never rises, and each node is
+  exchanged at most once per level. The level ends when a round applies
+  nothing.
 
   Returns ``(new_parent, top, exchanges)`` like :func:`fp_hac_host`
   (``exchanges`` as ``(level, round, x, y)``).
   """
-  parent = np.array(parent, np.int64)
-  m = parent.shape[0]
-  n = (m + 1) // 2
-  colors = np.asarray(colors, np.int64)
-  totals = np.bincount(colors, minlength=num_colors).astype(np.int64)
-  kids = _children(parent, m)
-  cnt = np.zeros((m, num_colors), np.int64)
-  low = np.full(m, n, np.int64)
-  cnt[np.arange(n), colors] = 1
-  low[:n] = np.arange(n)
-  for u in range(n, m):
-    for c in kids[u]:
-      cnt[u] += cnt[c]
-      low[u] = min(low[u], low[c])
-  size = cnt.sum(1)
-  top = _top_clusters(parent, n, k)
-  top = top[np.argsort(low[top])]
-  tcnt = cnt[top].copy()
-  tsize = size[top].copy()
-  f = num_colors
+  st = _TreeState(parent, colors, k, num_colors)
+  n, f, totals = st.n, st.f, st.totals
+  finite = math.isfinite(eps)
   exchanges = []
-
-  def fair_enough():
-    if alpha is None:
-      return False
-    a = Fraction(alpha).limit_denominator(10**6)
-    e = np.abs(tcnt * n - totals[None, :] * tsize[:, None])
-    return all(Fraction(int(v), int(s) * n) <= a for row, s in zip(e, tsize) for v in row)
 
   def err(t, s):          # n s * cost, per row: sum_g |n t_g - n_g s| (exact)
     return np.abs(t * n - totals * s[..., None]).sum(-1)
 
   def run_level(members, level_id):
     """``members``: per top cluster, its level nodes in smallest-point order."""
-    queues = []           # per cluster: {count-vector class: [nodes]}
+    queues = []           # per cluster: {class: [nodes]}
     for nodes in members:
       q = {}
       for u in nodes:
-        q.setdefault(tuple(cnt[u]), []).append(u)
+        q.setdefault((u,) if finite else tuple(st.cnt[u]), []).append(u)
       queues.append(q)
     round_id = 0
     while True:
+      if finite:   # distances between the unused level nodes and their siblings
+        nodes = sorted({u for q in queues for v in q.values() for u in v})
+        sib = {u: st.sibling(u) for u in nodes}
+        ids = sorted(set(nodes) | set(sib.values()))
+        pos = {u: r for r, u in enumerate(ids)}
+        L = _linkage_between(D, [st.leaves(u) for u in ids], method)
       best = []           # (score, i, j, x, y)
       for i in range(k):
         for j in range(i + 1, k):
@@ -313,21 +347,31 @@ def fp_hac_rounds_host(parent, colors, *, k: int, num_colors: int,
           cj = [key for key, v in queues[j].items() if v]
           if not ci or not cj:
             continue
-          a = np.array(ci, np.int64)[:, None, :]           # [A, 1, c]
-          b = np.array(cj, np.int64)[None, :, :]           # [1, B, c]
+          xi = [queues[i][key][0] for key in ci]
+          yj = [queues[j][key][0] for key in cj]
+          a = st.cnt[xi][:, None, :]                          # [A, 1, c]
+          b = st.cnt[yj][None, :, :]                          # [1, B, c]
           sa, sb = a.sum(-1), b.sum(-1)
-          ti = tcnt[i] - a + b
-          tj = tcnt[j] - b + a
-          si = tsize[i] - sa + sb
-          sj = tsize[j] - sb + sa
+          ti = st.tcnt[i] - a + b
+          tj = st.tcnt[j] - b + a
+          si = st.tsize[i] - sa + sb
+          sj = st.tsize[j] - sb + sa
           ok = (si > 0) & (sj > 0)
           si_, sj_ = np.maximum(si, 1), np.maximum(sj, 1)
-          old_i = np.abs(tcnt[i] * n - totals * tsize[i])
-          old_j = np.abs(tcnt[j] * n - totals * tsize[j])
-          imp_i = (np.abs(ti * n - totals * si_[..., None]) * tsize[i] < old_i * si_[..., None]).sum(-1)
-          imp_j = (np.abs(tj * n - totals * sj_[..., None]) * tsize[j] < old_j * sj_[..., None]).sum(-1)
+          old_i = np.abs(st.tcnt[i] * n - totals * st.tsize[i])
+          old_j = np.abs(st.tcnt[j] * n - totals * st.tsize[j])
+          imp_i = (np.abs(ti * n - totals * si_[..., None]) * st.tsize[i] < old_i * si_[..., None]).sum(-1)
+          imp_j = (np.abs(tj * n - totals * sj_[..., None]) * st.tsize[j] < old_j * sj_[..., None]).sum(-1)
           ok &= (2 * imp_i >= f) & (2 * imp_j >= f)
-          before = err(tcnt[i], tsize[i]) / (n * tsize[i]) + err(tcnt[j], tsize[j]) / (n * tsize[j])
+          if finite:
+            px = np.array([pos[x] for x in xi])[:, None]
+            py = np.array([pos[y] for y in yj])[None, :]
+            pxs = np.array([pos[sib[x]] for x in xi])[:, None]
+            pys = np.array([pos[sib[y]] for y in yj])[None, :]
+            tol = eps * (1 + 1e-9) + 1e-12
+            ok &= (np.abs(L[pxs, py] - L[pxs, px]) <= tol) & (np.abs(L[pys, px] - L[pys, py]) <= tol)
+          before = (err(st.tcnt[i], st.tsize[i]) / (n * st.tsize[i])
+                    + err(st.tcnt[j], st.tsize[j]) / (n * st.tsize[j]))
           after = err(ti, si_) / (n * si_) + err(tj, sj_) / (n * sj_)
           score = np.where(ok, before - after, -np.inf)
           if not np.isfinite(score.max()):
@@ -336,13 +380,11 @@ def fp_hac_rounds_host(parent, colors, *, k: int, num_colors: int,
             ia, ib = np.unravel_index(flat, score.shape)
             if not np.isfinite(score[ia, ib]):
               break
-            x, y = queues[i][ci[ia]][0], queues[j][cj[ib]][0]
+            x, y = xi[ia], yj[ib]
             # Exact re-check of the literal rule (float only ranked the candidates).
-            new_i, new_j = tcnt[i] - cnt[x] + cnt[y], tcnt[j] - cnt[y] + cnt[x]
-            zi, zj = int(si[ia, ib]), int(sj[ia, ib])
-            if (_cost_key(new_i, zi, totals, n) + _cost_key(new_j, zj, totals, n)
-                <= _cost_key(tcnt[i], int(tsize[i]), totals, n)
-                + _cost_key(tcnt[j], int(tsize[j]), totals, n)):
+            ci_new, cj_new, zi, zj = st.after(i, j, x, y)
+            if (st.cost_ok(i, j, ci_new, cj_new, zi, zj)
+                and st.distance_ok(x, y, D, eps, method)):
               best.append((float(score[ia, ib]), i, j, x, y))
               break
       if not best:
@@ -353,37 +395,16 @@ def fp_hac_rounds_host(parent, colors, *, k: int, num_colors: int,
         if i in busy or j in busy:
           continue
         busy.update((i, j))
-        pxp, pyp = parent[x], parent[y]
-        parent[x], parent[y] = pyp, pxp
-        kids[pxp] = [y if c == x else c for c in kids[pxp]]
-        kids[pyp] = [x if c == y else c for c in kids[pyp]]
-        tcnt[i], tcnt[j] = tcnt[i] - cnt[x] + cnt[y], tcnt[j] - cnt[y] + cnt[x]
-        tsize[i], tsize[j] = tsize[i] - size[x] + size[y], tsize[j] - size[y] + size[x]
-        queues[i][tuple(cnt[x])].pop(0)
-        queues[j][tuple(cnt[y])].pop(0)
+        st.apply(i, j, x, y)
+        queues[i][(x,) if finite else tuple(st.cnt[x])].pop(0)
+        queues[j][(y,) if finite else tuple(st.cnt[y])].pop(0)
         members[i][members[i].index(x)] = y
         members[j][members[j].index(y)] = x
         exchanges.append((level_id, round_id, int(x), int(y)))
       round_id += 1
 
-  if mode == "leaves":
-    run_level([sorted(_leaves_under(kids, n, int(t))) for t in top], 0)
-  else:
-    level = [[int(t)] for t in top]
-    level_id = 0
-    while not fair_enough():
-      nxt = []
-      for nodes in level:
-        new = []
-        for u in nodes:
-          new.extend(kids[u] if u >= n else [u])
-        nxt.append(sorted(new, key=lambda v: low[v]))
-      level_id += 1
-      run_level(nxt, level_id)
-      level = nxt
-      if all(u < n for nodes in level for u in nodes):
-        break
-  return parent, top, exchanges
+  st.descend(mode, alpha, run_level)
+  return st.parent, st.top, exchanges
 
 
 def _relabel(parent: np.ndarray, height: Optional[np.ndarray], n: int, k: int):
@@ -448,8 +469,8 @@ def fp_hac(h: Hierarchy, colors, *, k: int, D=None, eps: float = math.inf,
     num_colors: ``c``; defaults to ``max(colors) + 1``.
     rule: ``"literal"`` (the paper's sequential scan) or ``"vectorized"``
       (all candidate exchanges of a level scored at once, a set of
-      non-conflicting ones applied per round; :func:`fp_hac_rounds_host`;
-      ``eps = inf`` only). Both keep every guarantee below.
+      non-conflicting ones applied per round; :func:`fp_hac_rounds_host`).
+      Both keep every guarantee below.
 
   Returns:
     A binary :class:`Hierarchy` on the same points whose ``k``-level FC is
@@ -500,11 +521,9 @@ def fp_hac(h: Hierarchy, colors, *, k: int, D=None, eps: float = math.inf,
       _checks.fail(fn, "alpha", "be in [0, 1]", repr(alpha))
   _checks.check_choice(fn, "rule", rule, RULES)
   if rule == "vectorized":
-    if math.isfinite(eps):
-      _checks.fail(fn, "eps", "be inf with rule='vectorized' (the distance test "
-                   "is only in the literal scan)", repr(eps))
     new_parent, _, _ = fp_hac_rounds_host(parent, np.asarray(col), k=int(k),
-                                          num_colors=c, mode=mode, alpha=alpha)
+                                          num_colors=c, mode=mode, alpha=alpha,
+                                          D=Dn, eps=eps, method=method)
   else:
     new_parent, _, _ = fp_hac_host(parent, np.asarray(col), k=int(k), num_colors=c,
                                    D=Dn, eps=eps, mode=mode, alpha=alpha,
