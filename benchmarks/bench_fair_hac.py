@@ -28,6 +28,7 @@ import argparse
 import csv
 import pathlib
 import sys
+import os
 import time
 
 import jax
@@ -283,7 +284,8 @@ def census(args):
   n = x.shape[0] if args.n <= 0 else args.n
   x, g = x[:n], g[:n]
   lines = [f"# FP-HAC on a Census average-linkage tree (the first n = {n} rows, sex, k = 4, Table 1 features, raw)",
-           f"# measured while other jobs ran; command: python benchmarks/bench_fair_hac.py census --n {args.n}",
+           f"# load average {os.getloadavg()[0]:.1f} at the start (2 cores; above about 2.5 other jobs ran); "
+           f"command: python benchmarks/bench_fair_hac.py census --n {args.n}",
            "# rule='vectorized' (all candidate exchanges of a level scored at once, non-conflicting ones",
            "# applied per round; host NumPy); the literal scan is one Python step per candidate pair",
            f"# (about {(n / 4) ** 2:.0e} per pair of top clusters at the leaves here) and was not run", ""]
