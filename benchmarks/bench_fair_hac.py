@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import pathlib
 import sys
-import os
 import time
 
 import jax
