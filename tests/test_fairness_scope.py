@@ -81,7 +81,7 @@ def subtree_blocks(parent, rng, n):
                                   _counts.prefix_sum])
 def test_prefix_sum_forms_match_numpy(form):
   rng = np.random.default_rng(0)
-  for shape in ((1, 1, 1), (2, 3, 4), (37, 2, 5), (1000, 1, 3)):
+  for shape in ((1, 1, 1), (2, 3, 4), (37, 2, 5), (49, 1, 2), (50, 2, 3), (1000, 1, 3)):
     x = rng.integers(0, 2, shape).astype(np.int32)
     got = np.asarray(jax.jit(form)(jnp.asarray(x)))
     assert got.dtype == np.int32

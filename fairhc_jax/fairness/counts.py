@@ -19,7 +19,8 @@ The prefix sum has two forms, chosen with :func:`jax.lax.platform_dependent`:
 * the reference form, :func:`prefix_sum_parallel`: ``lax.associative_scan``,
   ``O(log n)`` dependent steps (used on GPU/TPU, where a sequential scan is
   ``n`` dependent kernel launches);
-* on CPU, :func:`prefix_sum_sequential`: one ``lax.scan`` over the leaves,
+* on CPU, :func:`prefix_sum_sequential`: ``lax.scan`` in two levels (rows
+  within ``sqrt(n)``-row blocks, all blocks at once, then the block totals),
   which XLA:CPU runs fastest (``benchmarks/bench_fairness.py`` prints both;
   ``jnp.cumsum`` lowers to a quadratic ``reduce_window`` on CPU, about 10x
   slower).
@@ -30,6 +31,7 @@ Both give the same integers (tested against NumPy).
 from __future__ import annotations
 
 import functools
+import math
 from typing import NamedTuple, Optional
 
 import jax
@@ -92,7 +94,14 @@ def mixed_children(parent):
 
 
 def prefix_sum_sequential(x):
-  """Inclusive prefix sums along axis 0 by one ``lax.scan`` (the CPU form).
+  """Inclusive prefix sums along axis 0 by scans in two levels (the CPU form).
+
+  The ``n`` rows go in ``ceil(sqrt(n))``-row blocks: one ``lax.scan`` over
+  the rows of a block, all blocks at once (each step adds a whole slab),
+  then one over the block totals; about ``2 sqrt(n)`` dependent steps
+  instead of ``n`` (at n = 30,162: 348 instead of 30,162, and a
+  ``lax.scan`` step on XLA:CPU costs about a microsecond however little it
+  does). Integers only, so the result is exact.
 
   Args:
     x: ``int32[n, ...]``.
@@ -104,7 +113,18 @@ def prefix_sum_sequential(x):
     carry = carry + row
     return carry, carry
 
-  return jax.lax.scan(add_row, jnp.zeros(x.shape[1:], x.dtype), x)[1]
+  n, rest = x.shape[0], x.shape[1:]
+  block = max(1, math.isqrt(max(n - 1, 0)) + 1)
+  if block >= n:
+    return jax.lax.scan(add_row, jnp.zeros(rest, x.dtype), x)[1]
+  num = -(-n // block)
+  xp = jnp.pad(x, [(0, num * block - n)] + [(0, 0)] * len(rest))
+  rows = jnp.moveaxis(xp.reshape((num, block) + rest), 1, 0)        # [block, num, ...]
+  within = jax.lax.scan(add_row, jnp.zeros((num,) + rest, x.dtype), rows)[1]
+  totals = within[-1]                                               # [num, ...]
+  before = jax.lax.scan(lambda c, t: (c + t, c), jnp.zeros(rest, x.dtype), totals)[1]
+  out = within + before[None]
+  return jnp.moveaxis(out, 0, 1).reshape((num * block,) + rest)[:n]
 
 
 def prefix_sum_parallel(x):
