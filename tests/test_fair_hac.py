@@ -263,8 +263,19 @@ def test_vectorized_loop_has_no_matrix_copy():
   sched = F.fhac_schedules([0.1, 0.01, 0.5, 0.0], n, 4, np.float32)
   hlo = F.fhac_kernel.lower(D, jnp.zeros(n, jnp.int32), sched, jnp.int32(4), num_colors=3,
                             method="average", rule="vectorized").compile().as_text()
-  copies = [line for line in hlo.splitlines() if " copy(" in line and f"f32[{n},{n}]" in line]
-  assert not copies, copies
+  # The kernel is not donated, and its start (agglomerative.init_state) writes
+  # the diagonal in place, so it makes one working copy of the caller's matrix
+  # at the entry; any other n x n copy would be one per merge.
+  lines = hlo.splitlines()
+  start = next(i for i, ln in enumerate(lines) if ln.startswith("ENTRY"))
+  stop = next(i for i in range(start, len(lines)) if lines[i].startswith("}"))
+  body = lines[start:stop]
+  params = {ln.split("=")[0].strip() for ln in body if " parameter(" in ln}
+  copies = [ln for ln in lines if " copy(" in ln and f"f32[{n},{n}]" in ln]
+  entry = [ln for ln in copies if ln in body
+           and ln.split("copy(")[1].split(")")[0].strip() in params]
+  assert len(entry) <= 1 and copies == entry, copies
+  assert f"f32[{n},{n}]" in hlo  # the check looks at the right buffers
 
 
 def test_corner_cases():
