@@ -75,6 +75,19 @@ def _structure(parent: np.ndarray, n: int):
   return kids, root, order, start, stop
 
 
+def _leaf_gaps(parent: np.ndarray, n: int, kids, start) -> np.ndarray:
+  """``int64[n - 1]``: ``gap[t]`` = LCA (a node index; ancestors have larger
+  ones) of the consecutive points ``order[t], order[t + 1]`` of the DFS leaf
+  order, from :func:`_structure`'s ``kids`` and ``start``."""
+  gap = np.zeros(n - 1, np.int64)
+  for v in range(n, parent.shape[0]):
+    if parent[v] == _hier.UNUSED:
+      continue
+    for c in kids[v][1:]:
+      gap[start[c] - 1] = v
+  return gap
+
+
 class _RangeMax:
   """O(1) range maxima of a fixed integer array (sparse table)."""
 
@@ -216,15 +229,7 @@ def complete_by_reference(h: Hierarchy, reference: Hierarchy) -> Hierarchy:
   if n <= 2:
     return h
   rkids, _, rorder, rstart, rstop = _structure(ref, n)
-  # gap[t] = reference LCA (an index: ancestors have larger ones) of the
-  # consecutive points rorder[t], rorder[t + 1].
-  gap = np.zeros(n - 1, np.int64)
-  for v in range(n, ref.shape[0]):
-    if ref[v] == _hier.UNUSED:
-      continue
-    for c in rkids[v][1:]:
-      gap[rstart[c] - 1] = v
-  rmq = _RangeMax(gap)
+  rmq = _RangeMax(_leaf_gaps(ref, n, rkids, rstart))
   rpos = np.empty(n, np.int64)
   rpos[rorder] = np.arange(n)
   kids, _, order, start, stop = _structure(parent, n)
@@ -374,13 +379,7 @@ def repair_by_blocks(h: Hierarchy, blocks) -> Hierarchy:
     out[n] = _hier.NO_PARENT
     return _hier.from_parent(out.astype(np.int32), num_leaves=n)
   rkids, _, rorder, rstart, rstop = _structure(parent, n)
-  gap = np.zeros(n - 1, np.int64)
-  for v in range(n, parent.shape[0]):
-    if parent[v] == _hier.UNUSED:
-      continue
-    for c in rkids[v][1:]:
-      gap[rstart[c] - 1] = v
-  rmq = _RangeMax(gap)
+  rmq = _RangeMax(_leaf_gaps(parent, n, rkids, rstart))
   lab = blocks[rorder]
   cross = np.nonzero(lab[:-1] != lab[1:])[0]
   lev = rmq.query(cross, cross)
