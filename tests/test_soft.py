@@ -551,3 +551,17 @@ def test_repair_by_blocks_makes_every_cluster_a_union_of_blocks():
     got = set(np.unique(blocks[list(cl)]))
     whole = set(np.nonzero(np.isin(blocks, list(got)))[0])
     assert len(cl) == 1 or whole == set(cl), "a cluster splits a block"
+
+
+def test_completion_functions_name_bad_arguments():
+  from fairhc_jax.soft import completion
+  h3 = fh.from_parent(np.array([3, 3, 4, 4, -1], np.int32))
+  h4 = fh.from_parent(np.array([4, 4, 5, 5, 6, 6, -1], np.int32))
+  with pytest.raises(ValueError, match=r"^complete_by_reference: reference must be a hierarchy over the same n = 3 points, got one over 4"):
+    completion.complete_by_reference(h3, h4)
+  with pytest.raises(ValueError, match=r"^complete_by_average_linkage: S must be a finite 3 x 3"):
+    completion.complete_by_average_linkage(h3, np.ones((2, 2)))
+  with pytest.raises(ValueError, match=r"^repair_by_blocks: blocks must be non-negative integer block ids of shape \(3,\)"):
+    completion.repair_by_blocks(h3, np.array([0.0, 1.0, 1.0]))
+  with pytest.raises(ValueError, match=r"^repair_by_blocks: blocks must"):
+    completion.repair_by_blocks(h3, np.array([0, -1, 1]))

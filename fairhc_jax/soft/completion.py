@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fairhc_jax import _checks
 from fairhc_jax import hierarchy as _hier
 from fairhc_jax.hierarchy import Hierarchy
 
@@ -223,6 +224,13 @@ def complete_by_reference(h: Hierarchy, reference: Hierarchy) -> Hierarchy:
     to ``reference`` (as a set of clusters) when every child of every node of
     ``h`` is a cluster of ``reference``.
   """
+  fn = "complete_by_reference"
+  h = _hier.check_hierarchy(fn, h, allow_unary=True, allow_traced=False)
+  reference = _hier.check_hierarchy(fn, reference, arg="reference", allow_unary=True,
+                                    allow_traced=False)
+  if reference.num_leaves != h.num_leaves:
+    _checks.fail(fn, "reference", f"be a hierarchy over the same n = {h.num_leaves} points",
+                 f"one over {reference.num_leaves}")
   parent = np.asarray(h.parent).astype(np.int64)
   ref = np.asarray(reference.parent).astype(np.int64)
   n = (parent.shape[0] + 1) // 2
@@ -298,8 +306,13 @@ def complete_by_average_linkage(h: Hierarchy, S) -> Hierarchy:
     children are merged by average linkage (on average similarities between
     their point sets).
   """
-  parent = np.asarray(h.parent).astype(np.int64)
+  fn = "complete_by_average_linkage"
+  h = _hier.check_hierarchy(fn, h, allow_unary=True, allow_traced=False)
   S = np.asarray(S, np.float64)
+  if S.shape != (h.num_leaves, h.num_leaves) or not np.all(np.isfinite(S)):
+    _checks.fail(fn, "S", f"be a finite {h.num_leaves} x {h.num_leaves} similarity matrix",
+                 f"shape {S.shape}" + ("" if S.shape != (h.num_leaves,) * 2 else " with non-finite entries"))
+  parent = np.asarray(h.parent).astype(np.int64)
   n = (parent.shape[0] + 1) // 2
   if n <= 2:
     return h
@@ -358,9 +371,16 @@ def repair_by_blocks(h: Hierarchy, blocks) -> Hierarchy:
   Returns:
     The repaired :class:`~fairhc_jax.Hierarchy`.
   """
+  fn = "repair_by_blocks"
+  h = _hier.check_hierarchy(fn, h, allow_unary=True, allow_traced=False)
+  raw = np.asarray(blocks)
+  if (raw.shape != (h.num_leaves,) or not np.issubdtype(raw.dtype, np.integer)
+      or (raw.size and raw.min() < 0)):
+    _checks.fail(fn, "blocks", f"be non-negative integer block ids of shape ({h.num_leaves},)",
+                 f"{raw.dtype} array of shape {raw.shape}")
   parent = np.asarray(h.parent).astype(np.int64)
   n = (parent.shape[0] + 1) // 2
-  blocks = np.asarray(blocks).astype(np.int64)
+  blocks = raw.astype(np.int64)
   b = int(blocks.max()) + 1
   sizes = np.bincount(blocks, minlength=b)
   node = np.where(sizes >= 2, n + np.arange(b), -1)
