@@ -292,6 +292,27 @@ def test_project_is_euclidean_simplex_projection():
       np.testing.assert_allclose(np.asarray(out.B[z]), bisect_projection(B[z], mask), atol=1e-10)
 
 
+def test_project_wide_rows_float32_dense_and_near_one_hot():
+  # Rows of 300 entries: Dirichlet-like (support ~ all), noisy one-hot (support
+  # found after several Michelot rounds) and exact one-hot, in float32.
+  rng = np.random.default_rng(23)
+  n, k = 9, 300
+  dense = rng.exponential(size=(3, k))
+  dense /= dense.sum(1, keepdims=True)
+  hot = np.zeros((3, k))
+  hot[np.arange(3), [0, 7, k - 1]] = 1
+  A = np.r_[dense + rng.normal(0, 1e-3, (3, k)), hot + rng.normal(0, 1e-3, (3, k)), hot]
+  A = A.astype(np.float32)
+  B = rng.normal(0, 0.1, (k, k)).astype(np.float32)
+  out = soft.project(soft.SoftHierarchy(jnp.asarray(A), jnp.asarray(B)))
+  for i in range(n):
+    ref = bisect_projection(A[i].astype(np.float64), np.ones(k, bool))
+    np.testing.assert_allclose(np.asarray(out.A[i]), ref, atol=2e-6)
+  for z in [0, 1, k // 2, k - 2, k - 1]:
+    ref = bisect_projection(B[z].astype(np.float64), np.arange(k) > z)
+    np.testing.assert_allclose(np.asarray(out.B[z]), ref, atol=2e-6)
+
+
 # ---------------------------------------------------------------------------
 # Decoding.
 @pytest.mark.parametrize("n,k", [(1, 1), (2, 3), (12, 1), (12, 6), (12, 20)])
