@@ -29,7 +29,8 @@ and the notes in ``benchmarks/results/soft_hyphc_note.txt``.
 """
 
 from fairhc_jax.soft import completion, tree_step
-from fairhc_jax.soft.completion import complete_by_average_linkage, complete_by_reference
+from fairhc_jax.soft.completion import (complete_by_average_linkage, complete_by_reference,
+                                        repair_by_blocks)
 from fairhc_jax.soft.cost import expected_dasgupta_cost, expected_dasgupta_cost_kernel
 from fairhc_jax.soft.decoding import decode
 from fairhc_jax.soft.fairness import (FairnessTarget, fairness_penalty,
@@ -42,7 +43,8 @@ from fairhc_jax.soft.train import (FitResult, FrontResult, History, Problem,
                                    make_problem, make_step)
 
 __all__ = [
-    "complete_by_average_linkage", "complete_by_reference", "completion", "tree_step",
+    "complete_by_average_linkage", "complete_by_reference", "completion", "repair_by_blocks",
+    "tree_step",
     "FairnessTarget", "FitResult", "FrontResult", "History", "Problem",
     "SoftHierarchy", "ancestors", "ancestors_kernel", "compress",
     "default_optimizer", "decode", "expected_dasgupta_cost",
