@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import math
+import weakref
 from fractions import Fraction
 from typing import Any, Optional
 
@@ -261,6 +262,39 @@ def _first_bad(m, bad):
   return i, int(np.flatnonzero(bad(a[i]))[0])
 
 
+# Matrices that passed the value checks: a JAX array is immutable, so one
+# that passed stays valid for as long as it lives. Keyed by ``id``, holding a
+# weak reference (an id reused after the array is freed never matches) and
+# the figures the zero-diagonal test needs (``max m``, ``max |diagonal|``).
+# NumPy inputs are never remembered (they can change in place).
+_VALIDATED: dict = {}
+_VALIDATED_MAX = 64
+
+
+def _remember(m, hi: float, diag: float):
+  key = id(m)
+  try:
+    ref = weakref.ref(m, lambda _, key=key: _VALIDATED.pop(key, None))
+  except TypeError:  # pragma: no cover - not weak-referenceable
+    return
+  if len(_VALIDATED) >= _VALIDATED_MAX:
+    _VALIDATED.pop(next(iter(_VALIDATED)))
+  _VALIDATED[key] = (ref, hi, diag)
+
+
+def _recalled(m):
+  """``(hi, diag)`` if ``m`` itself passed the value checks before, else None."""
+  hit = _VALIDATED.get(id(m))
+  if hit is not None and hit[0]() is m:
+    return hit[1], hit[2]
+  return None
+
+
+def forget_validated():
+  """Forgets every matrix remembered as checked (the next calls re-check)."""
+  _VALIDATED.clear()
+
+
 def check_square_matrix(
     fn: str,
     arg: str,
@@ -278,7 +312,12 @@ def check_square_matrix(
   rejects a symmetric matrix and misses an asymmetric one with the
   probability stated there, zero when some row has a single mismatched
   entry) and the diagonal. A matrix with a negative entry, a negative zero or
-  a NaN/inf gets one more, exact, float pass that names the fault. Only a matrix that is not
+  a NaN/inf gets one more, exact, float pass that names the fault.
+
+  A JAX array that passed is remembered (weakly, by identity: JAX arrays are
+  immutable), so passing the same array again, to this or any other public
+  function, skips the pass; only the zero-diagonal test, from the remembered
+  figures, runs again. :func:`forget_validated` clears the memory. Only a matrix that is not
   bitwise symmetric gets a second, entrywise pass
   (``max |m[i, j] - m[j, i]| <= tol * max m``, ``tol`` from
   :data:`SYMMETRY_TOLERANCE`). The messages name the first failing
@@ -305,6 +344,13 @@ def check_square_matrix(
     fail(fn, arg, f"be a non-empty {kind} matrix", "shape (0, 0)")
   if not validate or not is_concrete(m):
     return m
+  tol = _tolerance(m.dtype)
+  seen = _recalled(m) if isinstance(m, jax.Array) else None
+  if seen is not None:
+    hi, diag = seen
+    if zero_diagonal and diag > tol * max(hi, 1e-30):
+      fail(fn, arg, "have a zero diagonal", f"max |diagonal| = {diag:.6g}")
+    return m
   n = m.shape[0]
   bits = np.dtype(m.dtype).itemsize * 8
   utype = np.uint64 if bits == 64 else np.uint32
@@ -324,12 +370,12 @@ def check_square_matrix(
     if lo < 0:
       fail(fn, arg, f"be non-negative (a {kind} matrix)", f"minimum entry {lo:.6g}")
   scale = max(hi, 1e-30)
-  tol = _tolerance(m.dtype)
   if not bool(sym):
     asym = float(_max_asymmetry(m))
     if asym > tol * scale:
       fail(fn, arg, f"be symmetric (a {kind} matrix)",
            f"max |{arg}[i, j] - {arg}[j, i]| = {asym:.6g}")
+  _remember(m, hi, diag)
   if zero_diagonal and diag > tol * scale:
     fail(fn, arg, "have a zero diagonal", f"max |diagonal| = {diag:.6g}")
   return m
