@@ -533,7 +533,9 @@ def dasgupta_cost(h: Hierarchy, S, *, weights=None, validate: bool = True) -> ja
     validate: ``False`` skips the matrix's value checks (one pass over it)
       for a matrix already checked (:func:`fairhc_jax.check_distances`);
       shapes, the tree and the weights are still checked. Every objective
-      function here takes it.
+      function here takes it. A JAX array that passed the check once (in
+      any public function) is remembered and not checked again, so
+      ``validate=False`` matters only for NumPy inputs and fresh arrays.
 
   Returns:
     A scalar of ``S``'s float dtype (float32 by default). O(n^2) work.
