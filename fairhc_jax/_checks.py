@@ -102,11 +102,12 @@ def check_ndim(fn: str, arg: str, x, ndim: int, legend: str):
 # differing bit ``p < bits / 2`` of the raw patterns is paired with a
 # differing bit ``p + bits / 2``: float32 entries whose patterns differ only
 # in their exponent (1 vs 2, 3 vs 6) or their top mantissa bits (1 vs 1.5)
-# get ``t <= 15`` (miss <= 2^-16 per row); float64 entries ``t <= 31`` (miss
-# <= 2^-32). The worst case over all patterns is ``t = W - 2`` for
-# non-negative entries (miss <= 1/2 for that row); every mismatched row is an
-# independent chance only through the weights, so the bound stated is that of
-# the best row. A matrix that is symmetric only up to rounding (a
+# get ``t <= 15`` (miss <= 2^-16 per row); float64 entries under the same
+# condition get ``t <= 31`` (miss <= 2^-32). The worst case over all patterns
+# is ``t = W - 2`` for non-negative entries (miss <= 1/2 for that row).
+# The rows share the weights (their misses are not independent events), so
+# the bound for a matrix is that of its best row. Only matrices that pass
+# the other checks matter here: a negative entry is rejected exactly. A matrix that is symmetric only up to rounding (a
 # Gram-formula distance matrix, a transposed float product) fails the bitwise
 # test and is then checked entry by entry against the tolerance
 # (``_max_asymmetry``, tiles of D and D^T: exact, slower, run only on that
