@@ -397,7 +397,11 @@ def _pair_max_sums(d, order, gaps, total, transform, block_size: int):
   The blocked loop of :func:`_pair_max_sum` with five sums per slab:
   ``s = transform(slab)`` is computed on the fly (never ``n x n``), and the
   revenue factor ``w(V) - max(gaps)`` is an exact integer before it meets
-  ``s``.
+  ``s``. The three factor sums are one variadic row reduction and the two
+  totals matrix-vector products (masks folded into multiplies): measured
+  at n = 4,000 (CPU time, other jobs running), 14-15x a ``jnp.sum`` before,
+  11-13x after; XLA:CPU still runs the body as some 40 separate kernels per
+  block, each over the ``B x n`` slab, which is what the rest costs.
   """
   n = d.shape[0]
   dt = d.dtype
@@ -408,18 +412,31 @@ def _pair_max_sums(d, order, gaps, total, transform, block_size: int):
   W = total.astype(dt)
   (bsz, nb, low, gblk, between, suffix, col_block, col_prefix, order_pad, idx,
    upper, block_inner) = _gap_blocks(order, gaps, n, dt, block_size)
+  hp = lax.Precision.HIGHEST  # full float32 products on every backend (no TF32)
+
+  def add3(x, y):
+    return tuple(u + v for u, v in zip(x, y))
 
   def body(b, acc):
     rows = lax.dynamic_slice(order_pad, (b * bsz,), (bsz,))
     row_valid = (b * bsz + idx) < n
     slab = d[rows]  # float[B, n]
     sim = transform(slab)
-    right = (col_block > b)[None, :] & row_valid[:, None]
+    # Masks as multiplies, not selects (a select inside a big reduction was
+    # several times slower on XLA:CPU); invalid (padding) rows are dropped by
+    # weighting the per-row sums with ``rv``.
+    cm = (col_block > b).astype(dt)  # columns in later blocks
+    rv = row_valid.astype(dt)
     col = jnp.maximum(between[b][col_block], col_prefix)
     fac = jnp.maximum(col[None, :], suffix[b][:, None])
-    fac = jnp.where(right, fac, 0)
-    cfac = jnp.where(right, W - fac, 0)
-    mask = right.astype(dt)
+    fm = fac * cm[None, :]
+    # One variadic reduction for the three factor sums (one loop over the
+    # slab instead of three), matrix-vector products for the two totals.
+    rsum = lax.reduce((slab * fm, sim * fm, sim * ((W - fac) * cm[None, :])),
+                      (zero, zero, zero), add3, (1,))
+    outside = jnp.dot(jnp.stack(rsum + (jnp.dot(slab, cm, precision=hp),
+                                         jnp.dot(sim, cm, precision=hp))), rv,
+                      precision=hp)
     # Pairs inside the block (B x B).
     keep = upper & row_valid[None, :] & row_valid[:, None]
     sub = slab[:, rows]
@@ -427,14 +444,11 @@ def _pair_max_sums(d, order, gaps, total, transform, block_size: int):
     inner = jnp.where(keep, block_inner(gblk[b]), 0)
     cinner = jnp.where(keep, W - inner, 0)
     kin = keep.astype(dt)
-    parts = jnp.stack([
-        jnp.sum(slab * fac) + jnp.sum(sub * inner),
-        jnp.sum(sim * fac) + jnp.sum(ssub * inner),
-        jnp.sum(sim * cfac) + jnp.sum(ssub * cinner),
-        jnp.sum(slab * mask) + jnp.sum(sub * kin),
-        jnp.sum(sim * mask) + jnp.sum(ssub * kin),
+    inside = jnp.stack([
+        jnp.sum(sub * inner), jnp.sum(ssub * inner), jnp.sum(ssub * cinner),
+        jnp.sum(sub * kin), jnp.sum(ssub * kin),
     ])
-    return acc.at[b].set(parts)
+    return acc.at[b].set(outside + inside)
 
   parts = lax.fori_loop(0, nb, body, jnp.zeros((nb, 5), dt))
   tot = jnp.sum(parts, axis=0)
@@ -519,7 +533,9 @@ def dasgupta_cost(h: Hierarchy, S, *, weights=None, validate: bool = True) -> ja
     validate: ``False`` skips the matrix's value checks (one pass over it)
       for a matrix already checked (:func:`fairhc_jax.check_distances`);
       shapes, the tree and the weights are still checked. Every objective
-      function here takes it.
+      function here takes it. A JAX array that passed the check once (in
+      any public function) is remembered and not checked again, so
+      ``validate=False`` matters only for NumPy inputs and fresh arrays.
 
   Returns:
     A scalar of ``S``'s float dtype (float32 by default). O(n^2) work.

@@ -132,3 +132,95 @@ def test_non_finite_in_last_overlapping_slab_found(value):
   d[n - 1, 4] = value
   with pytest.raises(ValueError, match=rf"f: D must be finite .* at \[{n - 1}, 4\]"):
     _checks.check_square_matrix("f", "D", d)
+
+
+# ---------------------------------------------------------------------------
+# The one-pass check's hash, its maximum of bit patterns, and the memory of
+# checked JAX arrays.
+
+
+def _weights(n, seed):
+  r = np.random.default_rng(seed).integers(0, 2 ** 32, size=n, dtype=np.uint64)
+  return jax.numpy.asarray((r | 1).astype(np.uint32))
+
+
+def test_hash_sees_exponent_only_differences_in_every_row():
+  # A 3-cycle: every row has two mismatched entries, differing only in the
+  # exponent (1 vs 2), the case an unmixed 32-bit hash sees worst.
+  n = 6
+  d = np.ones((n, n), np.float32)
+  np.fill_diagonal(d, 0)
+  d[0, 1] = d[1, 2] = d[2, 0] = 2.0
+  for seed in range(16):
+    assert not bool(_checks._one_pass(d, _weights(n, seed), 2)[0]), seed
+  with pytest.raises(ValueError, match=r"f: D must be symmetric .* = 1$"):
+    _checks.check_square_matrix("f", "D", d)
+
+
+def test_hash_never_rejects_a_symmetric_matrix():
+  rng = np.random.default_rng(3)
+  n = 37
+  for seed in range(8):
+    a = rng.random((n, n)).astype(np.float32) * np.float32(10.0) ** rng.integers(-30, 30, (n, n))
+    a = np.triu(a, 1)
+    a[rng.random((n, n)) < 0.1] = 0.0
+    a = a + a.T
+    assert bool(_checks._one_pass(a, _weights(n, seed), 5)[0]), seed
+
+
+def test_maximum_of_bit_patterns_and_negative_zero():
+  d = _distances(9)
+  m = _checks._one_pass(d, _weights(9, 0), 4)[1]
+  assert np.asarray(m).view(np.float32) == d.max()
+  # A negative zero has the sign bit: the exact float pass runs and accepts.
+  e = d.copy()
+  e[2, 3] = -0.0
+  e[3, 2] = 0.0
+  _checks.check_square_matrix("f", "D", e, zero_diagonal=True)
+  e[4, 5] = -1e-30
+  with pytest.raises(ValueError, match=r"f: D must be non-negative .* minimum entry -1e-30"):
+    _checks.check_square_matrix("f", "D", e)
+
+
+def test_float16_rejections_named():
+  d = _distances(12).astype(np.float16)
+  _checks.check_square_matrix("f", "D", d, zero_diagonal=True)
+  e = d.copy()
+  e[1, 2] = np.float16(7.0)
+  with pytest.raises(ValueError, match="must be symmetric"):
+    _checks.check_square_matrix("f", "D", e)
+  e = d.copy()
+  e[1, 2] = np.inf
+  with pytest.raises(ValueError, match=r"must be finite .* at \[1, 2\]"):
+    _checks.check_square_matrix("f", "D", e)
+
+
+def test_checked_jax_array_is_remembered(monkeypatch):
+  _checks.forget_validated()
+  d = jax.numpy.asarray(_distances(10))
+  _checks.check_square_matrix("f", "D", d)
+  calls = []
+  real = _checks._one_pass
+  monkeypatch.setattr(_checks, "_one_pass", lambda *a, **k: calls.append(1) or real(*a, **k))
+  _checks.check_square_matrix("g", "D", d, zero_diagonal=True)
+  assert calls == []  # the same (immutable) array: no second pass
+  _checks.check_square_matrix("f", "D", jax.numpy.array(d, copy=True))
+  assert calls == [1]  # another array object is checked
+  _checks.check_square_matrix("f", "D", np.asarray(d))
+  _checks.check_square_matrix("f", "D", np.asarray(d))
+  assert calls == [1, 1, 1]  # NumPy input (mutable) is checked every time
+  # The zero-diagonal test still runs on a remembered array.
+  e = _distances(10)
+  e[4, 4] = 1.0
+  e = jax.numpy.asarray(e)
+  _checks.check_square_matrix("f", "D", e)
+  with pytest.raises(ValueError, match=r"f: D must have a zero diagonal, got max \|diagonal\| = 1"):
+    _checks.check_square_matrix("f", "D", e, zero_diagonal=True)
+  # A rejected array is not remembered.
+  bad = jax.numpy.asarray(np.where(np.eye(10, k=1) > 0, -1.0, _distances(10)).astype(np.float32))
+  for _ in range(2):
+    with pytest.raises(ValueError, match="must be non-negative"):
+      _checks.check_square_matrix("f", "D", bad)
+  _checks.forget_validated()
+  _checks.check_square_matrix("f", "D", d)
+  assert len(calls) == 7
