@@ -191,7 +191,8 @@ def speed(args):
   rng = np.random.default_rng(0)
   lines = ["# FHAC speed (float32, CPU); median (min) of warm runs; compile separately",
            "# measured while other jobs ran; command: python benchmarks/bench_fair_hac.py speed "
-           f"--sizes {args.sizes}", ""]
+           f"--sizes {args.sizes} --tune-rules {args.tune_rules} --evals {args.evals} "
+           f"--tune-batch {args.tune_batch}", ""]
 
   def emit(s):
     print(s, flush=True)
@@ -209,13 +210,18 @@ def speed(args):
     comp = time.perf_counter() - t
     med, mn = _time(f)
     emit(f"fhac rule={rule:<10} n=120 one tree: {1e3 * med:8.2f} ms ({1e3 * mn:.2f}); first call {comp:.1f} s")
-  med, mn = _time(lambda: linkage_kernel(D, method="average"))
+  # The public entry point (checks, schedule table, Hierarchy) on the same tree.
+  pub = lambda: fhac(D, col, FHACParams(*prm), k=4, method="average", rule="literal")
+  med, mn = _time(pub, reps=15)
+  emit(f"fhac public, literal      n=120 one tree: {1e3 * med:8.2f} ms ({1e3 * mn:.2f})")
+  med, mn = _time(lambda: linkage_kernel(D, method="average"), reps=15)
   emit(f"linkage (average)         n=120 one tree: {1e3 * med:8.2f} ms ({1e3 * mn:.2f})")
   for rule in [r for r in args.tune_rules.split(",") if r]:
-    tune_fhac(jax.random.key(0), D, col, k=4, budget=200, batch=100, rule=rule)  # compile
+    tb = args.tune_batch
+    tune_fhac(jax.random.key(0), D, col, k=4, budget=2 * tb, batch=tb, rule=rule)  # compile
     t = time.perf_counter()
-    r = tune_fhac(jax.random.key(1), D, col, k=4, budget=args.evals, batch=100, rule=rule)
-    emit(f"tune_fhac rule={rule:<10} n=120, {args.evals} evaluations (batch 100): "
+    r = tune_fhac(jax.random.key(1), D, col, k=4, budget=args.evals, batch=tb, rule=rule)
+    emit(f"tune_fhac rule={rule:<10} n=120, {args.evals} evaluations (batch {tb}): "
          f"{time.perf_counter() - t:7.2f} s  (FC {r.vanilla_cost:.3f} -> {r.cost:.3f})")
   for n in [int(v) for v in args.sizes.split(",") if v]:
     x = rng.normal(size=(n, 3)).astype(np.float32)
@@ -326,6 +332,7 @@ def main():
   ap.add_argument("--datasets", default=ALL)
   ap.add_argument("--tune-rules", default="literal,vectorized")
   ap.add_argument("--evals", type=int, default=1000)
+  ap.add_argument("--tune-batch", type=int, default=100)
   ap.add_argument("--tag", default="")
   args = ap.parse_args()
   {"tables": tables, "speed": speed, "compare": compare, "census": census}[args.what](args)

@@ -371,3 +371,27 @@ def test_bad_input():
     fhac(D, col, {"alpha0": 1}, k=2)
   with pytest.raises(ValueError, match="fhac: D must be symmetric"):
     fhac(D + np.triu(np.ones((5, 5)), 1), col, ok, k=2)
+
+
+def test_batch_over_several_lane_groups_matches_transcription():
+  # Under vmap the literal scan runs its lanes in groups of F._LANES; a batch
+  # of 2 * _LANES + 3 lanes has two full groups and a partial one. Every
+  # lane against the NumPy transcription of Algorithm 1 (float64).
+  rng = np.random.default_rng(21)
+  n, c, k = 12, 3, 3
+  D = _points(rng, n)
+  col = rng.integers(0, c, n)
+  B = 2 * F._LANES + 3
+  prm = np.stack([rng.uniform(0, 0.4, B), rng.uniform(0, 0.08, B),
+                  rng.uniform(0, 1.5, B), rng.uniform(0, 0.3, B)], axis=1)
+  with jax.enable_x64(True):
+    hb = fhac(D, col, FHACParams(*prm.T), k=k, rule="literal", num_colors=c)
+    van = linkage(D, "average")
+    departs = 0
+    for b in range(B):
+      parent, height, _ = fhac_literal(D, col, tuple(prm[b]), k, "average",
+                                       num_colors=c, rule="literal")
+      np.testing.assert_array_equal(np.asarray(hb.parent[b]), parent)
+      np.testing.assert_allclose(np.asarray(hb.height[b]), height, rtol=1e-10, atol=1e-12)
+      departs += not np.array_equal(parent, np.asarray(van.parent))
+  assert departs >= B // 2   # the fair rule is exercised in most lanes

@@ -27,12 +27,19 @@ Rules (``rule=``):
   drift upward by up to ``beta`` per replacement), so every parallel form
   (the previous version used sparse-table next pointers and pointer
   doubling, O(N log N) gathers per merge) does more work than the O(N)
-  scan, whose step costs tens of nanoseconds on XLA:CPU. The per-pair
-  flags and distances are computed in one fused vectorised pass before the
-  scan. Under ``vmap`` a custom batching rule lays the operands out
-  batch-last, so every step reads contiguous ``[B]`` vectors and one step
-  serves the whole batch of parameter vectors (``vmap``'s batch-first
-  layout made each read a strided gather, several times slower).
+  scan, whose step costs tens of nanoseconds on XLA:CPU. The scan reads a
+  per-pair table kept across the merges of a phase (``_Pairs``: the rule
+  distance, ``fl(e_g)`` and ``fl(n |c|)`` of every pair of the phase's
+  triangle): a merge rewrites only the ``2 m`` entries of the two merged
+  slots, and the count of satisfied groups, which depends on ``alpha_t``,
+  is recomputed from the table by ``c`` elementwise comparisons (the
+  previous version rebuilt every pair's values from the ``[m, m, c]``
+  state and gathered them, which took most of the time of a tree). Under
+  ``vmap`` a custom batching rule lays the scan's operands out batch-last,
+  in groups of ``_LANES`` lanes, so every step reads contiguous vectors
+  and serves a group of parameter vectors (``vmap``'s batch-first layout
+  made each read a strided gather, several times slower; one transpose of
+  a whole ``[B, N]`` table fell out of cache for ``B = 100``).
 
 ``"vectorized"`` (order-independent, for large ``n``). Among the active
   pairs within ``beta`` of the closest one (``D <= fl(D_min + beta)``), merge
@@ -200,57 +207,123 @@ def _upper_triangle(m: int):
 
 
 _UNROLL = 4   # scan steps per loop iteration
+_LANES = 24   # lanes per scan under vmap (B = 100: five scans)
 
 
-def _literal_choice(dist, alive, cnt, size, alpha, beta, totals, tri,
-                    method: str):
+class _Pairs(NamedTuple):
+  """The literal rule's per-pair table over a phase's static triangle, kept across merges.
+
+  Entry ``q < N = m (m - 1) / 2`` is the pair ``tri[q] = (a, b)``, ``a < b``
+  (row-major); entry ``N`` is a dump slot (``D = +inf``) that absorbs the
+  writes of a slot's pair with itself. Only the rows and columns of the two
+  merged slots change in a merge, so a merge rewrites ``2 m`` entries
+  (:func:`_pairs_update`) instead of recomputing all ``N`` pairs; the group
+  test itself depends on ``alpha_t``, which changes every merge, so the
+  counts of satisfied groups are recomputed from ``e`` and ``w`` (``O(N c)``
+  elementwise, no gathers).
+
+  Attributes:
+    d: ``float[N + 1]`` the rule distance ``D`` (Ward: the root of the
+      stored value), ``+inf`` for pairs with a retired slot.
+    e: ``float[c, N + 1]`` ``fl(e_g)``, ``e_g = |n n_g(c_a + c_b) - n_g |c_a + c_b||``
+      (exact int32, rounded once).
+    w: ``float[N + 1]`` ``fl(n |c_a + c_b|)``.
+  """
+
+  d: jax.Array
+  e: jax.Array
+  w: jax.Array
+
+
+def _pair_values(dist_rows, alive_ok, cnt_a, cnt_b, size_a, size_b, totals,
+                 method: str):
+  """``(D, fl(e)[c, P], fl(w))`` of ``P`` pairs from their operands (elementwise)."""
+  dtype = dist_rows.dtype
+  nn = jnp.sum(totals).astype(jnp.int32)
+  d = jnp.sqrt(jnp.maximum(dist_rows, 0)) if method == "ward" else dist_rows
+  d = jnp.where(alive_ok, d, jnp.asarray(jnp.inf, dtype))
+  sz = size_a + size_b
+  e = jnp.abs((cnt_a + cnt_b) * nn - totals[None, :] * sz[:, None])   # int32[P, c]
+  return d, e.T.astype(dtype), (sz * nn).astype(dtype)
+
+
+def _pairs_init(dist, alive, cnt, size, totals, tri, method: str) -> _Pairs:
+  """The table of a phase from its state (``O(m^2 c)``, once per phase)."""
+  ti, tj = jnp.asarray(tri[0]), jnp.asarray(tri[1])
+  d, e, w = _pair_values(dist[ti, tj], alive[ti] & alive[tj], cnt[ti], cnt[tj],
+                         size[ti], size[tj], totals, method)
+  dtype = dist.dtype
+  return _Pairs(jnp.append(d, jnp.asarray(jnp.inf, dtype)),
+                jnp.concatenate([e, jnp.zeros((e.shape[0], 1), dtype)], axis=1),
+                jnp.append(w, jnp.zeros((), dtype)))
+
+
+def _pair_positions(r, m: int):
+  """``int32[m]``: table entries of the pairs ``(r, x)``, ``x = 0..m-1`` (``x = r``: the dump slot)."""
+  x = jnp.arange(m, dtype=jnp.int32)
+  a = jnp.minimum(r, x)
+  b = jnp.maximum(r, x)
+  q = a * m - a * (a + 1) // 2 + (b - a - 1)
+  return jnp.where(x == r, m * (m - 1) // 2, q)
+
+
+def _pairs_update(pairs: _Pairs, row, i, j, alive, cnt, size, totals,
+                  method: str) -> _Pairs:
+  """The table after the merge that kept slot ``i`` and retired ``j``.
+
+  ``row: float[m]`` is the merged cluster's stored distance to every slot
+  (``+inf`` for retired slots and ``i``: :func:`fairhc_jax.agglomerative.merge`);
+  ``alive``, ``cnt`` and ``size`` are the state after the merge. Pairs with
+  ``j`` become ``+inf``; pairs with ``i`` get the merged cluster's values,
+  computed by the same elementwise operations as :func:`_pairs_init`.
+  """
+  m = row.shape[0]
+  pos_j = _pair_positions(j, m)
+  pos_i = _pair_positions(i, m)
+  d, e, w = _pair_values(row, alive, jnp.broadcast_to(cnt[i], cnt.shape), cnt,
+                         jnp.broadcast_to(size[i], size.shape), size, totals,
+                         method)
+  inf = jnp.asarray(jnp.inf, pairs.d.dtype)
+  pd = pairs.d.at[pos_j].set(inf, unique_indices=True)
+  pd = pd.at[pos_i].set(d, unique_indices=True)
+  return _Pairs(pd, pairs.e.at[:, pos_i].set(e, unique_indices=True),
+                pairs.w.at[pos_i].set(w, unique_indices=True))
+
+
+def _literal_choice(pairs: _Pairs, alpha, beta, tri):
   """The paper's scan over the active pairs, one pair per loop step.
 
   The slots of a phase are in slot order, so its static row-major list
-  ``tri`` of pairs ``i < j`` (retired slots masked) is the scan order over
-  the active clusters. The running best ``(s_best, d_min)`` starts at
-  ``(0, +inf)``; pair ``(i, j)`` replaces it when ``s >= s_best`` and
-  ``D < d_min + beta``. A scalar loop step costs tens of nanoseconds on
-  XLA:CPU, less than any O(N log N) parallel form of this order-dependent
-  recurrence. Under ``vmap`` (a custom batching rule) the operands are laid
-  out batch-last, so each step reads contiguous ``[B]`` vectors and serves
-  the whole batch (``vmap``'s own batch-first layout made every read a
-  strided gather, ten times slower).
+  ``tri`` of pairs ``i < j`` (retired slots carry ``D = +inf`` and never
+  replace) is the scan order over the active clusters. The running best
+  ``(s_best, d_min)`` starts at ``(0, +inf)``; pair ``(i, j)`` replaces it
+  when ``s >= s_best`` and ``D < d_min + beta``. A scalar loop step costs
+  tens of nanoseconds on XLA:CPU, less than any O(N log N) parallel form of
+  this order-dependent recurrence. Under ``vmap`` (a custom batching rule)
+  the operands are laid out batch-last, so each step reads contiguous
+  ``[B]`` vectors and serves the whole batch (``vmap``'s own batch-first
+  layout made every read a strided gather, ten times slower).
 
   Args:
-    dist: ``float[m, m]`` stored distances (squared for Ward).
-    alive: ``bool[m]``.
-    cnt: ``int32[m, c]`` colour counts per slot.
-    size: ``int32[m]`` cluster sizes.
+    pairs: the phase's :class:`_Pairs` table.
     alpha: ``float[]`` fairness tolerance of this merge.
     beta: ``float[]`` distance slack of this merge.
-    totals: ``int32[c]`` colour totals ``n_g`` (not batched).
     tri: static row-major ``(i, j)`` pair lists of the phase.
 
   Returns:
     ``(i, j)``, the merged slots, ``i < j``.
   """
-  def scan(dist, alive, cnt, size, alpha, beta, totals):
-    """Batch-last scan: ``dist: [m, m, B]``, ``cnt: [m, c, B]``, the rest ``[m, B]``/``[B]``."""
-    ti, tj = jnp.asarray(tri[0]), jnp.asarray(tri[1])
-    dtype = dist.dtype
-    nn = jnp.sum(totals).astype(jnp.int32)
-    # Per pair (one fused pass): the rule distance, +inf for retired slots
-    # (an infinite D never replaces: D < d_min + beta fails for d_min = inf
-    # too), and the number of satisfied groups, as fhac_vectorized.group_count.
-    valid = alive[:, None, :] & alive[None, :, :]
-    d_all = jnp.sqrt(jnp.maximum(dist, 0)) if method == "ward" else dist
-    d_all = jnp.where(valid, d_all, jnp.asarray(jnp.inf, dtype))
-    sz = size[:, None, :] + size[None, :, :]                        # [m, m, B]
-    e = jnp.abs((cnt[:, None] + cnt[None, :]) * nn
-                - totals[None, None, :, None] * sz[:, :, None])     # [m, m, c, B]
-    rhs = alpha * (sz * nn).astype(dtype)
-    s_all = jnp.sum(e.astype(dtype) <= rhs[:, :, None], axis=2, dtype=jnp.int32)
+  num = tri[0].shape[0]
+  dtype = pairs.d.dtype
+  alpha = jnp.asarray(alpha, dtype)
+  # The number of satisfied groups of every pair: fl(e) <= fl(alpha fl(w)).
+  rhs = alpha * pairs.w[:num]
+  s_all = (pairs.e[0, :num] <= rhs).astype(jnp.int32)
+  for g in range(1, pairs.e.shape[0]):   # c elementwise planes, no reduction
+    s_all = s_all + (pairs.e[g, :num] <= rhs).astype(jnp.int32)
 
-    # Row-major pair lists [N, B]: each step reads two contiguous rows.
-    d_flat = d_all[ti, tj]
-    s_flat = s_all[ti, tj]
-
+  def scan(d_flat, s_flat, beta):
+    """Batch-last scan: ``d_flat, s_flat: [N, B]``, ``beta: [B]``."""
     def body(q, carry):
       best, s_best, d_min = carry
       d = d_flat[q]
@@ -262,28 +335,25 @@ def _literal_choice(dist, alive, cnt, size, alpha, beta, totals, tri,
     shape = beta.shape
     init = (jnp.zeros(shape, jnp.int32), jnp.zeros(shape, jnp.int32),
             jnp.full(shape, jnp.inf, dtype))
-    best = jax.lax.fori_loop(0, ti.shape[0], body, init, unroll=_UNROLL)[0]
-    return ti[best], tj[best]
+    return jax.lax.fori_loop(0, num, body, init, unroll=_UNROLL)[0]
 
   @jax.custom_batching.custom_vmap
-  def choose(dist, alive, cnt, size, alpha, beta, totals):
-    i, j = scan(dist[..., None], alive[:, None], cnt[..., None], size[:, None],
-                alpha[None], beta[None], totals)
-    return i[0], j[0]
+  def choose(d_flat, s_flat, beta):
+    return scan(d_flat[:, None], s_flat[:, None], beta[None])[0]
 
   @choose.def_vmap
-  def _(axis_size, in_batched, dist, alive, cnt, size, alpha, beta, totals):
-    def last(x, batched):
-      x = x if batched else jnp.broadcast_to(x, (axis_size,) + x.shape)
-      return jnp.moveaxis(x, 0, -1)
-    args = [last(x, b) for x, b in zip((dist, alive, cnt, size, alpha, beta),
-                                        in_batched[:6])]
-    if in_batched[6]:   # one colouring per lane is not a use of this kernel
-      raise NotImplementedError("fhac: batched colour totals")
-    return scan(*args, totals), (True, True)
+  def _(axis_size, in_batched, d_flat, s_flat, beta):
+    # Lanes in groups of at most _LANES, one scan per group: the batch-last
+    # copy of a group's [L, N] operands stays in cache (a whole [B, N]
+    # transpose for B = 100 ran several times slower per lane).
+    args = [x if b else jnp.broadcast_to(x, (axis_size,) + x.shape)
+            for x, b in zip((d_flat, s_flat, beta), in_batched)]
+    best = [scan(*(jnp.moveaxis(x[g:g + _LANES], 0, -1) for x in args))
+            for g in range(0, axis_size, _LANES)]
+    return jnp.concatenate(best), True
 
-  return choose(dist, alive, cnt, size, jnp.asarray(alpha, dist.dtype),
-                jnp.asarray(beta, dist.dtype), totals)
+  best = choose(pairs.d[:num], s_all, jnp.asarray(beta, dtype))
+  return jnp.asarray(tri[0])[best], jnp.asarray(tri[1])[best]
 
 
 # ---------------------------------------------------------------------------
@@ -303,7 +373,7 @@ class _Carry(NamedTuple):
   total: jax.Array   # float[] FC of the current stage
   hfc: jax.Array     # float[] sum of the FC of the stages so far
   fc: jax.Array      # float[] FC of the stage with k clusters
-  cache: object = None   # _vec.RowCache (rule "vectorized") or None
+  cache: object = None   # _vec.RowCache (rule "vectorized") or _Pairs ("literal")
 
 
 def _compact(carry: _Carry, capacity: int) -> _Carry:
@@ -311,7 +381,8 @@ def _compact(carry: _Carry, capacity: int) -> _Carry:
   st = carry.st
   order = jnp.nonzero(st.alive, size=capacity)[0].astype(jnp.int32)
   dist = jnp.take(jnp.take(st.dist, order, axis=0), order, axis=1)
-  cache = None if carry.cache is None else _vec.compact(carry.cache, st.alive, order)
+  cache = (_vec.compact(carry.cache, st.alive, order)
+           if isinstance(carry.cache, _vec.RowCache) else None)   # literal: rebuilt
   st = st._replace(dist=dist, size=st.size[order],
                    alive=jnp.ones(capacity, bool), node=st.node[order])
   return carry._replace(st=st, cnt=carry.cnt[order], size=carry.size[order],
@@ -359,21 +430,27 @@ def _fhac_one(dist0, colors, sched, k, *, num_colors: int, method: str,
     s_new = c.size[i] + c.size[j]
     cost_new = _node_cost(c_new, s_new, phi, dtype)
     hfc = c.hfc + c.total                   # the stage before this merge
-    total = c.total + cost_new - c.cost[i] - c.cost[j]
+    # The stage's FC summed afresh over the active slots (O(m)): a running
+    # total (+ new - old - old) drifted in float32 by more than 1e-4 of the
+    # FC over ~120 merges of costs ~1 each (the fair-HAC notebook's check).
+    cost = c.cost.at[i].set(cost_new)
+    total = jnp.sum(jnp.where(c.st.alive.at[j].set(False), cost, 0))
     fc = jnp.where(nn - t - 1 == k, total, c.fc)
     if d_ab is None:
       st, row = _agg.merge(c.st, a, b, method)
     else:   # the cached rule: a merge without whole-matrix copies (fhac_vectorized.merge)
       st, row = _vec.merge(c.st, a, b, method, d_ab, once)
     return _Carry(st, c.cnt.at[i].set(c_new), c.size.at[i].set(s_new),
-                  c.cost.at[i].set(cost_new), total, hfc, fc, c.cache), row
+                  cost, total, hfc, fc, c.cache), row
 
   def literal_fair(t, c: _Carry, tri):
     # Read from the host-computed table (never a multiply-add here, which
     # a compiler could contract into an FMA: module docstring).
-    a, b = _literal_choice(c.st.dist, c.st.alive, c.cnt, c.size, sched[0, t],
-                           sched[1, t], totals, tri, method)
-    return step(t, c, a, b)[0]
+    a, b = _literal_choice(c.cache, sched[0, t], sched[1, t], tri)
+    c, row = step(t, c, a, b)
+    i, j = jnp.minimum(a, b), jnp.maximum(a, b)
+    return c._replace(cache=_pairs_update(c.cache, row, i, j, c.st.alive, c.cnt,
+                                          c.size, totals, method))
 
   def literal_plain(t, c: _Carry):
     return step(t, c, *_agg.closest_pair(c.st))[0]
@@ -407,7 +484,11 @@ def _fhac_one(dist0, colors, sched, k, *, num_colors: int, method: str,
   while active > 1:
     target = active // 2 if active // 2 >= _MIN_CAPACITY[rule] else 1
     t1 = t0 + active - target
-    tri = _upper_triangle(active) if rule == "literal" else None
+    tri = None
+    if rule == "literal":
+      tri = _upper_triangle(active)
+      carry = carry._replace(cache=_pairs_init(carry.st.dist, carry.st.alive, carry.cnt,
+                                               carry.size, totals, tri, method))
     # Merges t0..t1-1 of this phase: fair while n - t > k, then plain (the
     # bounds depend on k only, never on the parameters: no branch per lane).
     t_fair = jnp.clip(nn - k, t0, t1)
