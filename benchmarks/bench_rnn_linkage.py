@@ -28,8 +28,9 @@ the caller keeps (``linkage(D)``). The mark includes the compiler's memory,
 so it measures the kernel from n of about 12,000 on.
 
 ``--compare-defer`` adds, under each row, the rounds kernel's warm time with
-and without its deferred column writes (``rnn_linkage._DEFER_MIN_SIDE``),
-both compiled afresh in the same run.
+its deferred column writes from a matrix side of 3,000 (off by default:
+``rnn_linkage._DEFER_MIN_SIDE``) and without, both compiled afresh in the
+same run.
 
 ``--thresholds T[,T]`` sweeps the fallback threshold ``min_round_merges``
 (traced: one compile) and prints wall and process CPU time per value.
@@ -200,28 +201,27 @@ def run(args) -> None:
           warm = _median_time(call, reps)
           row[algo] = (h, st, warm, max(first - warm, 0.0))
         if args.compare_defer:
-          # The rounds kernel without deferred column writes (every block
-          # writes its columns), compiled afresh, in the same process.
+          # The rounds kernel with deferred column writes from a side of
+          # 3,000 (off by default), compiled afresh, then the default
+          # (per-block column writes) again, in the same process.
           from fairhc_jax import rnn_linkage as rl
           keep = rl._DEFER_MIN_SIDE
-          rl._DEFER_MIN_SIDE = 1 << 40
-          rl.rounds_kernel.clear_cache()
+
+          def timed():
+            rl.rounds_kernel.clear_cache()
+            call = lambda: fh.linkage(d, method, algorithm="rnn")  # noqa: E731
+            h = call()
+            h.parent.block_until_ready()
+            return h, _median_time(lambda: call().parent.block_until_ready(),
+                                   reps)
           try:
-            def plain():
-              h, _ = fh.linkage(d, method, algorithm="rnn", return_stats=True)
-              h.parent.block_until_ready()
-              return h
-            hp = plain()
-            t_plain = _median_time(plain, reps)
+            rl._DEFER_MIN_SIDE = 3000
+            hd, t_def = timed()
           finally:
             rl._DEFER_MIN_SIDE = keep
-            rl.rounds_kernel.clear_cache()
-          # The default kernel again (recompiled), right after, for a fair pair.
-          call_rnn = lambda: fh.linkage(d, method, algorithm="rnn")  # noqa: E731
-          call_rnn().parent.block_until_ready()
-          t_def = _median_time(lambda: call_rnn().parent.block_until_ready(), reps)
+          hp, t_plain = timed()
           same_plain = np.array_equal(np.asarray(hp.parent),
-                                      np.asarray(row["rnn"][0].parent))
+                                      np.asarray(hd.parent))
           defer_line = (f"   deferred column writes: {t_def:.3f} s, per-block column "
                 f"writes: {t_plain:.3f} s (ratio {t_def / t_plain:.2f}; same "
                 f"tree: {'yes' if same_plain else 'NO'})")
@@ -396,9 +396,9 @@ def main() -> None:
   p.add_argument("--no-peers", action="store_true")
   p.add_argument("--no-sequential", action="store_true")
   p.add_argument("--compare-defer", action="store_true",
-                 help="also time the rounds kernel with per-block column "
-                      "writes only (rnn_linkage._DEFER_MIN_SIDE off), in "
-                      "the same run")
+                 help="also time the rounds kernel with deferred column "
+                      "writes from side 3,000 against the default, in the "
+                      "same run")
   p.add_argument("--scipy-max", type=int, default=None,
                  help="skip SciPy above this n (fastcluster still runs; "
                       "its column reads nan)")

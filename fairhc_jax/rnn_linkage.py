@@ -22,7 +22,8 @@ A *round* of this kernel:
    in the same block are corrected by the second Lance-Williams step, and
    the new rows are written as rows and columns (the matrix stays
    symmetric, one ``n x n`` buffer updated in place). In phases whose
-   matrix side is at least :data:`_DEFER_MIN_SIDE`, a round merging at
+   matrix side is at least :data:`_DEFER_MIN_SIDE` (off by default), a
+   round merging at
    least ``1/16`` of the side in pairs defers the column writes instead:
    it runs in segments of about ``side / 8`` pairs, stages each block's
    new rows transposed (one block write), patches the rows that later
@@ -77,7 +78,7 @@ column writes of retired rows are dropped. The deferred writes of large
 rounds replace the scatter by a stage write (about 2 ns per element) and
 one flush pass per segment (1.2-2.9 ns per matrix element measured under
 load: it gathers along the rows of the stage, which XLA:CPU does slowly);
-the gain was 15% CPU time at n = 4,000 and 3% at 8,000 (see
+no gain beyond the noise at n = 4,000-8,000, so it is off by default (see
 :data:`_DEFER_MIN_SIDE`). A layout that appends the new clusters of a
 round as contiguous rows and columns (no flush pass at all) needs free
 slots beyond ``n`` or a compaction per round; not built
@@ -347,18 +348,23 @@ _DEFER_SHARE = 16
 columns per block (an element scatter costs ``pairs x side`` element writes;
 the flush is one pass over the matrix)."""
 
-_DEFER_MIN_SIDE = 3000
+_DEFER_MIN_SIDE = 2**31 - 1
 """Phases with a matrix side from this on compile the deferred column writes
-(:func:`_flush`); smaller ones write every block's columns at once (the
-kernel as it was, with its shorter compile).
+(:func:`_flush`); smaller ones write every block's columns at once. Off by
+default (no phase is that large): the measurements do not show a gain.
 
-Measured (``/tmp``-style A/B probe of both kernels in one process, average
-linkage, process CPU seconds, min of 3-7, measured while other jobs ran,
-load 4-10 on 2 cores): Census n = 4,000 0.436 s deferred against 0.513 s
-per block (-15%), n = 8,000 1.78 against 1.83 s (-3%); 6-D Gaussians and
-Census at n = 1,000-2,000 0.138-0.141 against 0.127-0.138 s (+2-12%: a flush
-is a pass over the whole matrix, which the small rounds of small matrices
-do not repay). The deferred path adds 8-25 s of compile."""
+Measured (an A/B probe of both kernels in one process, average linkage,
+with the deferred path from side 3,000, min of 3-7 runs, measured while
+other jobs ran, load 5-10 on 2 cores): process CPU seconds at n = 4,000
+0.432 deferred against 0.456 per block (8-D Gaussians) and 0.420 against
+0.401 (Census) in one run, 0.436 against 0.513 (Census) in another; at
+n = 8,000 1.78 against 1.83 s (Census); wall times moved both ways by
+more than that. The flush, a pass over the whole matrix per segment, ran
+at 1.2-2.9 ns per matrix element (its gather along the stage's rows is
+slow on XLA:CPU), which eats most of what the scatter saved; and the
+deferred path adds 8-25 s of compile. ``bench_rnn_linkage.py
+--compare-defer`` times both (deferred from side 3,000) in one run, for a
+quiet machine or a GPU (where a flush is one streamed pass) to decide."""
 
 _FLUSH_ROWS = 16
 """Rows per block of :func:`_flush` (a block of rows stays in cache)."""
