@@ -486,7 +486,10 @@ def _round(carry, min_pairs, method: str, block: int):
   if stage is not None:  # phases with side >= _DEFER_MIN_SIDE
     st, mind, nn, stale, stage = _when(defer, deferred,
                                        (st, mind, nn, stale, stage))
-  st, mind, nn, stale = _when(~defer, by_scatter, (st, mind, nn, stale))
+  if stage is None:  # the default: every block writes its columns
+    st, mind, nn, stale = by_scatter((st, mind, nn, stale))
+  else:
+    st, mind, nn, stale = _when(~defer, by_scatter, (st, mind, nn, stale))
   r = stats.rounds
   slot = jnp.where(go, r, stats.merges_per_round.shape[0])
   stats = stats._replace(
