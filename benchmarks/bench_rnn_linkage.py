@@ -27,14 +27,23 @@ condensed vector; ``--memory N`` gives that table alone, also from a matrix
 the caller keeps (``linkage(D)``). The mark includes the compiler's memory,
 so it measures the kernel from n of about 12,000 on.
 
+``--compare-defer`` adds, under each row, the rounds kernel's warm time with
+its deferred column writes from a matrix side of 3,000 (off by default:
+``rnn_linkage._DEFER_MIN_SIDE``) and without, both compiled afresh in the
+same run.
+
 ``--thresholds T[,T]`` sweeps the fallback threshold ``min_round_merges``
 (traced: one compile) and prints wall and process CPU time per value.
 
 Usage (the quiet final run; each command ends with its own wall time):
   python benchmarks/bench_rnn_linkage.py --sizes 1000,2000,4000,8000 --methods average --data gauss6,gauss8,census,bank
   python benchmarks/bench_rnn_linkage.py --sizes 2000,8000 --methods complete,ward --data gauss8,census --repeats 1
+  python benchmarks/bench_rnn_linkage.py --sizes 4000,8000 --methods average --data gauss8,census --no-peers --compare-defer
+  python benchmarks/bench_rnn_linkage.py --sizes 16000 --methods average --data gauss6,gauss8,census,bank --repeats 1 --rounds
+  python benchmarks/bench_rnn_linkage.py --sizes 32000 --methods average --data gauss6,gauss8,census,bank --repeats 1 --rounds --scipy-max 16000
   python benchmarks/bench_rnn_linkage.py --sizes 16000 --methods average --data gauss8 --repeats 1 --rounds --peak 16000
-  python benchmarks/bench_rnn_linkage.py --sizes 32000 --methods average --data gauss8 --repeats 1 --no-peers --no-sequential --rounds
+(n beyond a data set, as 32,000 for Census, uses the whole data set and
+says so; ``--scipy-max`` skips SciPy above that n.)
   python benchmarks/bench_rnn_linkage.py --thresholds 1,2,4,8,16,32,64 --sizes 4000 --data gauss8,census --methods average,ward
 """
 
@@ -71,7 +80,8 @@ def points(name: str, n: int, seed: int = 0) -> np.ndarray:
         if name == "census" else
         datasets.load_bank(data_dir=data_dir, download=False))
   x = np.asarray(ds.features, np.float64)
-  x = x[rng.choice(len(x), size=n, replace=False)]
+  # n beyond the data set (the whole Census is 30,162 points): all of it.
+  x = x[rng.choice(len(x), size=min(n, len(x)), replace=False)]
   sd = x.std(0)
   return (x - x.mean(0)) / np.where(sd > 0, sd, 1)
 
@@ -168,10 +178,16 @@ def run(args) -> None:
   for name in args.data:
     for n in args.sizes:
       x = points(name, n)
+      if len(x) < n:
+        print(f"# {name}: n = {n} exceeds the data set: the whole data set "
+              f"({len(x)} points) is used, the row says n = {len(x)}",
+              flush=True)
+        n = len(x)
       d = pairwise_distances(jnp.asarray(x, jnp.float32))
       d.block_until_ready()
       y = None if args.no_peers else ssd.pdist(x)
       reps = args.repeats if n <= 8000 else 1
+      run_scipy = args.scipy_max is None or n <= args.scipy_max
       for method in args.methods:
         row = {}
         for algo in ("rnn",) + (() if args.no_sequential else ("sequential",)):
@@ -184,9 +200,37 @@ def run(args) -> None:
           first = time.perf_counter() - t
           warm = _median_time(call, reps)
           row[algo] = (h, st, warm, max(first - warm, 0.0))
+        if args.compare_defer:
+          # The rounds kernel with deferred column writes from a side of
+          # 3,000 (off by default), compiled afresh, then the default
+          # (per-block column writes) again, in the same process.
+          from fairhc_jax import rnn_linkage as rl
+          keep = rl._DEFER_MIN_SIDE
+
+          def timed():
+            rl.rounds_kernel.clear_cache()
+            call = lambda: fh.linkage(d, method, algorithm="rnn")  # noqa: E731
+            h = call()
+            h.parent.block_until_ready()
+            return h, _median_time(lambda: call().parent.block_until_ready(),
+                                   reps)
+          try:
+            rl._DEFER_MIN_SIDE = 3000
+            hd, t_def = timed()
+          finally:
+            rl._DEFER_MIN_SIDE = keep
+          hp, t_plain = timed()
+          same_plain = np.array_equal(np.asarray(hp.parent),
+                                      np.asarray(hd.parent))
+          defer_line = (f"   deferred column writes: {t_def:.3f} s, per-block column "
+                f"writes: {t_plain:.3f} s (ratio {t_def / t_plain:.2f}; same "
+                f"tree: {'yes' if same_plain else 'NO'})")
+        else:
+          defer_line = None
         peers = {}
         if y is not None:
-          peers["scipy"] = _median_time(lambda: sch.linkage(y, method), reps)
+          if run_scipy:
+            peers["scipy"] = _median_time(lambda: sch.linkage(y, method), reps)
           zf = None
 
           def fc():
@@ -217,6 +261,8 @@ def run(args) -> None:
               f"{peers.get('scipy', float('nan')):>7.3f} {fc_t:>7.3f} "
               f"{t_rnn / t_seq:>7.2f} {t_rnn / fc_t:>6.2f} {t_seq / fc_t:>6.2f} | "
               f"{bw + launch:>11.4f} {same:>4}", flush=True)
+        if defer_line:
+          print(defer_line, flush=True)
         if args.rounds:
           print("   merges per round:", " ".join(map(str, mpr.tolist())))
           print("   re-read rows    :", " ".join(map(str, st.rescans_per_round.tolist())))
@@ -227,7 +273,7 @@ def run(args) -> None:
                 f"with block 2048: {bw2 + launch2:.4f} s (cuhc, average "
                 f"linkage at 20,000 on an RTX 3080: {CUHC_20000_S} s; goal "
                 f"< 0.1 s)", flush=True)
-      del d
+      del d, y  # before the next n: no two matrices or vectors at once
 
 
 def thresholds(args) -> None:
@@ -349,6 +395,13 @@ def main() -> None:
   p.add_argument("--repeats", type=int, default=3)
   p.add_argument("--no-peers", action="store_true")
   p.add_argument("--no-sequential", action="store_true")
+  p.add_argument("--compare-defer", action="store_true",
+                 help="also time the rounds kernel with deferred column "
+                      "writes from side 3,000 against the default, in the "
+                      "same run")
+  p.add_argument("--scipy-max", type=int, default=None,
+                 help="skip SciPy above this n (fastcluster still runs; "
+                      "its column reads nan)")
   p.add_argument("--rounds", action="store_true", help="print every round")
   p.add_argument("--model", action="store_true",
                  help="print the GPU model's terms for every row")

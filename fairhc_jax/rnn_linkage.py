@@ -21,7 +21,15 @@ A *round* of this kernel:
    blocks in one batched update, the distances between two clusters merged
    in the same block are corrected by the second Lance-Williams step, and
    the new rows are written as rows and columns (the matrix stays
-   symmetric, one ``n x n`` buffer updated in place).
+   symmetric, one ``n x n`` buffer updated in place). In phases whose
+   matrix side is at least :data:`_DEFER_MIN_SIDE` (off by default), a
+   round merging at
+   least ``1/16`` of the side in pairs defers the column writes instead:
+   it runs in segments of about ``side / 8`` pairs, stages each block's
+   new rows transposed (one block write), patches the rows that later
+   blocks of the segment read from the stage, and writes all the
+   segment's columns in one pass over the matrix (:func:`_flush`). The
+   values written are the same either way.
 
 When a round would merge fewer than ``min_round_merges`` pairs (the line
 with growing gaps merges one pair per round), the phase finishes with the
@@ -47,7 +55,12 @@ Memory: one working ``n x n`` matrix, updated in place (no whole-matrix
 copy in the compiled loops, none at all with a donated input; a test
 inspects the HLO), the input buffer itself when it is donated
 (``linkage_from_points``, ``linkage(..., overwrite=True)``); plus, once per
-phase, the half-size packed matrix, and ``block x n`` row blocks. The
+phase, the half-size packed matrix, and ``block x n`` row blocks; in phases
+with deferred column writes, the stage of ``side x (side / 8 + block)``
+values (about 1/8 of that phase's matrix; it is dead before the phase's
+compaction, whose half-size matrix set the measured peak, so the guard of
+:func:`~fairhc_jax.agglomerative.working_matrices` is unchanged; not yet
+re-measured). The
 initial nearest neighbours are found in blocks of rows and the diagonal is
 written in place (:func:`fairhc_jax.agglomerative.initial_minima`,
 :func:`~fairhc_jax.agglomerative.init_state`): the one-shot forms made an
@@ -61,10 +74,14 @@ merges (12-30 ns per element against 0.1-0.5 ns for a streamed pass; XLA's
 scatter touches one cache line per element), plus building its indices and
 transposing its values (another 10-15%). Re-reading stale rows, the
 batched Lance-Williams rows and the pair search are each under 10%. The
-column writes of retired rows are dropped. A layout that appends the new
-clusters of a round as contiguous rows and columns (a dynamic-update-slice
-of a transposed block, about 4 ns per element measured) would remove most
-of the scatter, at the cost of free slots beyond ``n``; not built yet
+column writes of retired rows are dropped. The deferred writes of large
+rounds replace the scatter by a stage write (about 2 ns per element) and
+one flush pass per segment (1.2-2.9 ns per matrix element measured under
+load: it gathers along the rows of the stage, which XLA:CPU does slowly);
+no gain beyond the noise at n = 4,000-8,000, so it is off by default (see
+:data:`_DEFER_MIN_SIDE`). A layout that appends the new clusters of a
+round as contiguous rows and columns (no flush pass at all) needs free
+slots beyond ``n`` or a compaction per round; not built
 (``benchmarks/results/rnn_linkage_profile.txt`` has the measurements).
 
 Statistics (:class:`RoundStats`, :class:`LinkageStats` from the public
@@ -204,13 +221,28 @@ def _rescan(dist, alive, mind, nn, stale, block: int):
   return mind, nn, jnp.zeros_like(stale), num
 
 
-def _merge_block(carry, ii, jj, dd, valid, method: str):
+def _when(pred, f, x):
+  """``f(x)`` if the traced ``pred`` holds, else ``x``.
+
+  A loop of zero or one step rather than ``lax.cond``: XLA:CPU copied the
+  whole matrix into and out of a conditional (the branch that returns its
+  operand unchanged, and a scatter on a branch operand, each got a copy;
+  the compiled HLO showed them), while loop carries are updated in place."""
+  return jax.lax.fori_loop(0, pred.astype(jnp.int32), lambda _, v: f(v), x)
+
+
+def _merge_block(carry, ii, jj, dd, valid, p0, method: str, deferred: bool):
   """Merges the pairs ``(ii[p], jj[p])`` (``ii < jj``, disjoint) of one block at once.
 
   ``dd[p]`` is the pair's distance; ``valid[p]`` marks real entries
   (padding has ``ii = jj = c``). The merges count as made in block order.
+  With ``deferred`` (static) the block belongs to a segment whose column
+  writes wait for :func:`_flush`: the new rows are staged transposed at
+  column ``p0`` (the block's first pair's position in the segment) of the
+  stage, and the rows read here get the values of the segment's earlier
+  merges from the stage. Otherwise the columns are written now.
   """
-  st, mind, nn, stale = carry
+  st, mind, nn, stale, stage, pos, order = carry
   dist = st.dist
   c = dist.shape[0]
   b = ii.shape[0]
@@ -219,6 +251,21 @@ def _merge_block(carry, ii, jj, dd, valid, method: str):
   jw = jnp.where(valid, jj, c)
   rows_i = jnp.take(dist, ii, axis=0, mode="clip")
   rows_j = jnp.take(dist, jj, axis=0, mode="clip")
+  if deferred:
+    # The columns of the segment's earlier merges are not written yet; their
+    # values are staged (row k of the stage = the distances from slot k to
+    # the segment's new clusters, in merge order).
+    # An element scatter of b x (stage width) values into the two row
+    # blocks (in cache; a gather of b x c staged values along the columns
+    # ran 3-4x slower: XLA gathers columns into a transposed layout).
+    prow = jnp.arange(b, dtype=jnp.int32)[:, None]
+
+    def patch(rows, slots):
+      srows = jnp.take(stage, slots, axis=0, mode="clip")
+      return rows.at[prow, order[None, :]].set(srows, mode="drop")
+
+    rows_i, rows_j = jax.lax.optimization_barrier(
+        (patch(rows_i, ii), patch(rows_j, jj)))
   n_i = jnp.take(st.size, ii, mode="clip")
   n_j = jnp.take(st.size, jj, mode="clip")
   n_new = n_i + n_j
@@ -242,7 +289,13 @@ def _merge_block(carry, ii, jj, dd, valid, method: str):
   # The columns. XLA:CPU's scatter of whole columns walks each column down
   # the rows (a page per element); single elements in row-major order ran
   # 2.3x faster (n = 2,000) but compile slower, so they serve large matrices.
-  if c >= _ELEMENT_WRITE_MIN:
+  if deferred:
+    # Stage the new rows transposed (one block write); the flush at the end
+    # of the segment writes the columns.
+    stage = jax.lax.dynamic_update_slice(stage, new.T, (jnp.int32(0), p0))
+    pos = pos.at[iw].set(p0 + pq.astype(jnp.int32), mode="drop")
+    order = jax.lax.dynamic_update_slice(order, iw, (p0,))
+  elif c >= _ELEMENT_WRITE_MIN:
     # Rows of retired slots are never read again: their writes are dropped
     # (a quarter of the rows in a phase on average, and their memory traffic).
     live_rows = jnp.where(alive, jnp.arange(c, dtype=jnp.int32), c)
@@ -286,16 +339,90 @@ def _merge_block(carry, ii, jj, dd, valid, method: str):
   st = st._replace(dist=dist, size=size, alive=alive, node=node,
                    parent=parent, height=height,
                    num_merges=t0 + jnp.sum(valid).astype(jnp.int32))
-  return st, mind, nn, stale
+  return st, mind, nn, stale, stage, pos, order
+
+
+_DEFER_SHARE = 16
+"""A round defers its column writes (:func:`_flush`) when it merges at least
+``1 / _DEFER_SHARE`` of the matrix side in pairs; smaller rounds write the
+columns per block (an element scatter costs ``pairs x side`` element writes;
+the flush is one pass over the matrix)."""
+
+_DEFER_MIN_SIDE = 2**31 - 1
+"""Phases with a matrix side from this on compile the deferred column writes
+(:func:`_flush`); smaller ones write every block's columns at once. Off by
+default (no phase is that large): the measurements do not show a gain.
+
+Measured (an A/B probe of both kernels in one process, average linkage,
+with the deferred path from side 3,000, min of 3-7 runs, measured while
+other jobs ran, load 5-10 on 2 cores): process CPU seconds at n = 4,000
+0.432 deferred against 0.456 per block (8-D Gaussians) and 0.420 against
+0.401 (Census) in one run, 0.436 against 0.513 (Census) in another; at
+n = 8,000 1.78 against 1.83 s (Census); wall times moved both ways by
+more than that. The flush, a pass over the whole matrix per segment, ran
+at 1.2-2.9 ns per matrix element (its gather along the stage's rows is
+slow on XLA:CPU), which eats most of what the scatter saved; and the
+deferred path adds 8-25 s of compile. ``bench_rnn_linkage.py
+--compare-defer`` times both (deferred from side 3,000) in one run, for a
+quiet machine or a GPU (where a flush is one streamed pass) to decide."""
+
+_FLUSH_ROWS = 16
+"""Rows per block of :func:`_flush` (a block of rows stays in cache)."""
+
+
+def _deferred_block(block: int) -> int:
+  """Pairs per block in deferred segments (one size: no scatter to amortise)."""
+  return max(block // 4, 1)
+
+
+def _segment_cap(c: int, block: int) -> int:
+  """Pairs per deferred segment: about ``c / 8``, a multiple of ``block``.
+
+  The stage holds ``c x (cap + block)`` values (about 1/8 of the matrix
+  plus a block); a round that merges more pairs runs in several segments,
+  each ending with a flush."""
+  return max(block, -(-(c // 8) // block) * block)
+
+
+def _flush(dist, stage, pos):
+  """Writes the deferred columns of a segment in one pass over the matrix.
+
+  Column ``s`` of every slot with ``pos[s] >= 0`` (a cluster made in the
+  segment) gets ``dist[k, s] = stage[k, pos[s]]``, the new cluster's row
+  transposed, except in the rows of clusters made later in the segment
+  (``pos[k] > pos[s]``), whose own rows were computed after ``s`` merged
+  and are already right there. One pass over blocks of
+  :data:`_FLUSH_ROWS` rows (a select of a gathered block of the stage),
+  in place.
+  """
+  c = dist.shape[0]
+  r = min(_FLUSH_ROWS, c)
+  cols = jnp.maximum(pos, 0)
+  has = pos >= 0
+
+  def body(t, dist):
+    r0 = jnp.minimum(t * r, c - r)  # the last block overlaps: same values
+    blk = jax.lax.dynamic_slice_in_dim(dist, r0, r, axis=0)
+    vals = jnp.take(jax.lax.dynamic_slice_in_dim(stage, r0, r, axis=0), cols,
+                    axis=1, mode="clip")
+    rpos = jax.lax.dynamic_slice_in_dim(pos, r0, r)
+    write = has[None, :] & (rpos[:, None] < pos[None, :])
+    return jax.lax.dynamic_update_slice_in_dim(dist, jnp.where(write, vals, blk),
+                                               r0, axis=0)
+
+  return jax.lax.fori_loop(0, -(-c // r), body, dist)
 
 
 def _round(carry, min_pairs, method: str, block: int):
   """One round: exact neighbours, reciprocal pairs, merged in blocks.
 
   Merges nothing (and sets the fallback flag) when fewer than ``min_pairs``
-  pairs are reciprocal.
+  pairs are reciprocal. A round with many pairs (see :data:`_DEFER_SHARE`)
+  runs in segments of :func:`_segment_cap` pairs whose column writes are
+  deferred to one :func:`_flush` per segment; the merged values are the
+  same either way.
   """
-  st, mind, nn, stale, stats, fallback = carry
+  st, mind, nn, stale, stats, fallback, stage = carry
   c = st.dist.shape[0]
   active = jnp.sum(st.alive).astype(jnp.int32)
   mind, nn, stale, rescans = _rescan(st.dist, st.alive, mind, nn, stale, block)
@@ -313,15 +440,56 @@ def _round(carry, min_pairs, method: str, block: int):
   jj_all = jnp.concatenate([jnp.take(nn, order), pad])
   dd_all = jnp.concatenate([jnp.take(mind, order),
                             jnp.zeros(block, mind.dtype)])
+  defer = (num * _DEFER_SHARE >= c) & (stage is not None)
 
-  def body(start, sz, cr):
-    ii = jax.lax.dynamic_slice_in_dim(ii_all, start, sz)
-    valid = ii < c
-    jj = jnp.where(valid, jax.lax.dynamic_slice_in_dim(jj_all, start, sz), c)
-    dd = jax.lax.dynamic_slice_in_dim(dd_all, start, sz)
-    return _merge_block(cr, ii, jj, dd, valid, method)
+  def pairs(g, sz, count):
+    """The block of ``sz`` pairs from position ``g``; ``count`` valid from ``g - start``."""
+    ii = jax.lax.dynamic_slice_in_dim(ii_all, g, sz)
+    valid = (ii < c) & (jnp.arange(sz) < count)
+    ii = jnp.where(valid, ii, c)
+    jj = jnp.where(valid, jax.lax.dynamic_slice_in_dim(jj_all, g, sz), c)
+    return ii, jj, jax.lax.dynamic_slice_in_dim(dd_all, g, sz), valid
 
-  st, mind, nn, stale = _blocked(num, block, c, body, (st, mind, nn, stale))
+  def by_scatter(cr):
+    # Column writes per block (element scatters), blocks of two sizes.
+    def body(start, sz, cr):
+      ii, jj, dd, valid = pairs(start, sz, num - start)
+      return _merge_block(cr + (None, None, None), ii, jj, dd, valid, None,
+                          method, False)[:4]
+    return _blocked(num, block, c, body, cr)
+
+  def deferred(cr):
+    # Segments of at most cap pairs, each ending with one flush.
+    cap = _segment_cap(c, block)
+    dblock = _deferred_block(block)
+
+    def segment(s, cr):
+      st, mind, nn, stale, stage = cr
+      s0 = s * cap
+      count = jnp.minimum(cap, num - s0)
+      pos = jnp.full(c, -1, jnp.int32)  # slot -> position in the segment
+      order = jnp.full(stage.shape[1], c, jnp.int32)  # position -> slot
+
+      def body(t, cr):
+        p0 = t * dblock
+        ii, jj, dd, valid = pairs(s0 + p0, dblock, count - p0)
+        return _merge_block(cr, ii, jj, dd, valid, p0, method, True)
+
+      st, mind, nn, stale, stage, pos, _ = jax.lax.fori_loop(
+          0, (count + dblock - 1) // dblock, body,
+          (st, mind, nn, stale, stage, pos, order))
+      st = st._replace(dist=_flush(st.dist, stage, pos))
+      return st, mind, nn, stale, stage
+
+    return jax.lax.fori_loop(0, (num + cap - 1) // cap, segment, cr)
+
+  if stage is not None:  # phases with side >= _DEFER_MIN_SIDE
+    st, mind, nn, stale, stage = _when(defer, deferred,
+                                       (st, mind, nn, stale, stage))
+  if stage is None:  # the default: every block writes its columns
+    st, mind, nn, stale = by_scatter((st, mind, nn, stale))
+  else:
+    st, mind, nn, stale = _when(~defer, by_scatter, (st, mind, nn, stale))
   r = stats.rounds
   slot = jnp.where(go, r, stats.merges_per_round.shape[0])
   stats = stats._replace(
@@ -331,7 +499,7 @@ def _round(carry, min_pairs, method: str, block: int):
                                                              mode="drop"),
       active_per_round=stats.active_per_round.at[slot].set(active, mode="drop"),
       capacity_per_round=stats.capacity_per_round.at[slot].set(c, mode="drop"))
-  return st, mind, nn, stale, stats, fallback | ~go
+  return st, mind, nn, stale, stats, fallback | ~go, stage
 
 
 def _compact(st, mind, nn, stale, capacity: int):
@@ -424,10 +592,14 @@ def _rounds_linkage(dist, size, min_pairs=DEFAULT_MIN_ROUND_MERGES,
       return ((n - cr[0].num_merges > target) & ~cr[5]
               & (cr[4].rounds < max_rounds))
 
+    blk = min(block, c)
     body = functools.partial(_round, min_pairs=min_pairs, method=method,
-                             block=min(block, c))
-    st, mind, nn, stale, stats, _ = jax.lax.while_loop(
-        more, body, (st, mind, nn, stale, stats, jnp.zeros((), bool)))
+                             block=blk)
+    # The stage of deferred column writes (see _flush), one per phase.
+    stage = (jnp.zeros((c, _segment_cap(c, blk) + blk), dtype)
+             if c >= _DEFER_MIN_SIDE else None)
+    st, mind, nn, stale, stats, _, _ = jax.lax.while_loop(
+        more, body, (st, mind, nn, stale, stats, jnp.zeros((), bool), stage))
     # The fallback: one merge at a time down to the phase's target.
     steps = jnp.maximum(n - st.num_merges - target, 0)
     st, mind, nn, stale = _agg._merge_phase(st, mind, nn, stale, steps, method)

@@ -324,3 +324,89 @@ def test_shrinking_phases_and_larger_n(method, monkeypatch):
   # Rounds ran in packed matrices too (single linkage's rounds hand over
   # to the fallback after the second phase, so ask for two sides only).
   assert len(set(np.asarray(st.capacity_per_round)[:int(st.rounds)])) >= 2
+
+
+def _count_flush_traces(monkeypatch):
+  """Deferred column writes for every phase side, with a trace counter."""
+  monkeypatch.setattr(rl, "_DEFER_MIN_SIDE", 2)
+  traced = []
+  flush = rl._flush
+
+  def counting(*a):
+    traced.append(1)
+    return flush(*a)
+
+  monkeypatch.setattr(rl, "_flush", counting)
+  return traced
+
+
+def _deferred_case(method, traced):
+  # block=4 (a static argument used nowhere else, so the patched constants
+  # are traced): at n = 40 a round of 11 pairs runs as segments of 4 pairs
+  # in blocks of 1, each segment ending with a flush; rounds under
+  # 40 / 16 pairs write their columns per block.
+  data = {"random": random_points(seed=21), "grid": grid_points(),
+          "line": line_with_growing_gaps()}
+  w = np.random.default_rng(22).integers(1, 4, size=N)
+  for name, x in data.items():
+    y = ssd.pdist(x)
+    d = ssd.squareform(y)
+    for weights in (None, w):
+      h, st = rnn(d, method, block=4, weights=weights)
+      validate(h)
+      z = to_z(h)
+      zq = to_z(sequential(d, method, weights=weights))
+      np.testing.assert_array_equal(z[:, [0, 1, 3]], zq[:, [0, 1, 3]],
+                                    err_msg=name)
+      np.testing.assert_allclose(z[:, 2], zq[:, 2], rtol=1e-12, err_msg=name)
+      if weights is None:
+        assert_same_dendrogram(z, sch.linkage(y, method))
+        if name == "random":  # its first round takes the deferred path
+          assert int(np.asarray(st.merges_per_round)[0]) * rl._DEFER_SHARE >= N
+  assert traced  # the deferred path was compiled
+
+
+def test_deferred_column_writes_equal_sequential(monkeypatch):
+  _deferred_case("average", _count_flush_traces(monkeypatch))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["ward", "complete", "single", "weighted"])
+def test_deferred_column_writes_other_methods(method, monkeypatch):
+  _deferred_case(method, _count_flush_traces(monkeypatch))
+
+
+def test_deferred_flush_oracle():
+  # _flush against a literal NumPy transcription: column s of row k takes
+  # stage[k, pos[s]] where s was merged in the segment and k was not merged
+  # later in it (pos[k] < pos[s]); everything else is kept.
+  rng = np.random.default_rng(23)
+  c, w = 37, 9
+  dist = rng.normal(size=(c, c))
+  stage = rng.normal(size=(c, w))
+  pos = np.full(c, -1)
+  pos[rng.choice(c, size=6, replace=False)] = rng.permutation(6)
+  expect = dist.copy()
+  for k in range(c):
+    for s in range(c):
+      if pos[s] >= 0 and pos[k] < pos[s]:
+        expect[k, s] = stage[k, pos[s]]
+  with jax.enable_x64(True):
+    got = jax.jit(rl._flush)(jnp.asarray(dist), jnp.asarray(stage),
+                             jnp.asarray(pos, jnp.int32))
+  np.testing.assert_array_equal(np.asarray(got), expect)
+
+
+def test_compiled_deferred_kernel_has_no_matrix_copy(monkeypatch):
+  # The deferred path runs its segments and flushes inside zero-or-one-step
+  # loops: XLA:CPU copied the matrix into and out of a lax.cond.
+  monkeypatch.setattr(rl, "_DEFER_MIN_SIDE", 2)
+  n = 48
+  d = jnp.ones((n, n), jnp.float32)
+  hlo = rl.rounds_kernel_donating.lower(
+      d, jnp.ones(n, jnp.float32), 4, n, method="average",
+      block=8).compile().as_text()
+  assert "f32[48,16]" in hlo  # the stage: 48 x (segment cap 8 + block 8)
+  copies = [line for line in hlo.splitlines()
+            if " copy(" in line and f"f32[{n},{n}]" in line]
+  assert not copies, copies
