@@ -123,7 +123,8 @@ def main():
            "# command: python benchmarks/bench_audit.py"
            + (f" --colourings {a.colourings}" if a.colourings != 100_000 else "")
            + (f" --batch {a.batch}" if a.batch != 2_000 else "")
-           + (f" --points {a.points}" if a.points else ""),
+           + (f" --points {a.points}" if a.points else "")
+           + (f" --split {a.split}" if a.split != 3 else ""),
            f"compile (first batch): {compile_s:.2f} s (the draw compiled separately, untimed)",
            f"warm, all batches (colourings drawn inside the loop): {warm:.2f} s = "
            f"{warm / (num * a.batch) * 1e6:.1f} us per colouring; {fair} fair",

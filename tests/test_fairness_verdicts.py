@@ -171,3 +171,17 @@ def test_fairness_probability_float_path_counts_oracle_verdicts():
                                [Fraction(2, 3)] * 2, 6)
   assert 0 < fair < num
   assert int(est.num_fair) == fair
+
+
+def test_is_fair_float_path_under_x64():
+  rng = np.random.default_rng(21)
+  n = 60
+  parent = random_binary_parent(n, rng)
+  batch = _near_fair_batch(n, 2, 6, rng)
+  want = [oracle_is_fair(parent, batch[i], 2, [Fraction(1, 4)] * 2, [Fraction(3, 4)] * 2, 6)
+          for i in range(len(batch))]
+  with jax.enable_x64(True):
+    h = from_parent(parent)
+    got = np.asarray(F.is_fair(h, batch, F.Balance(1, 3), scope=6))
+  np.testing.assert_array_equal(got, want)
+  assert set(want) == {True, False}

@@ -7,6 +7,9 @@ narrows the clusters that count (a minimum size, or "at and above these
 blocks"). Verdicts are integer comparisons against tabulated thresholds (or
 the emulated 64-bit test for proportional fairness with the data's shares),
 never float ratios: the same inputs give the same verdicts on every backend.
+The verdict-only path (:func:`verdict_chunk`, behind :func:`is_fair` and
+``fairness_probability``) holds those integers in float32, exact below 2^24
+(it applies only for ``n < 2^24`` and tabulated thresholds).
 """
 
 from __future__ import annotations
@@ -300,9 +303,12 @@ def is_fair(h, colors, constraint: Optional[Constraint] = None, *, scope=None,
             leaf_children_rule: bool = False) -> jax.Array:
   """Whether ``h`` is fair: the ``is_fair`` of :func:`check_fairness` alone.
 
-  Same arguments, kernel and exact verdicts as :func:`check_fairness`,
-  without the per-node outputs (``B * m * (c + 1)`` bytes for a batch),
-  which makes audits over many colourings several times faster.
+  Same arguments and exact verdicts as :func:`check_fairness`, without the
+  per-node outputs (``B * m * (c + 1)`` bytes for a batch). For tabulated
+  constraints (all but :class:`Proportional` with the data's own shares)
+  and ``n < 2^24`` it runs the float32 kernel :func:`verdict_chunk`
+  (integer-valued, hence exact), several times faster than the int32
+  counts of :func:`check_fairness` on CPU.
   {args}
   Returns:
     ``bool[]`` (or ``bool[B]`` for a batch of colourings).

@@ -26,6 +26,17 @@ The prefix sum has two forms, chosen with :func:`jax.lax.platform_dependent`:
   slower).
 
 Both give the same integers (tested against NumPy).
+
+Verdict-only checks (``is_fair``, ``fairness_probability``) use a float32
+form instead, :func:`counts_rows`: colourings on the major axis, the
+one-hot column-gathered into leaf order, prefix sums by blocked triangular
+matmuls (:func:`prefix_sum_matmul`) and per-node counts as column gathers.
+Every count is an integer below 2^24 there (``n < 2^24``), so it is exact.
+Measured on the 2-core CPU at n = 30,162, 128 colourings per chunk: the
+lane layout's ``colors.T[order]`` (XLA fuses the transpose into the gather,
+which then reads element by element, about 30 ns per element) took most of
+``counts_lanes``' time; the column gather of the untransposed batch costs
+about 1.5 ns per element.
 """
 
 from __future__ import annotations
