@@ -26,6 +26,17 @@ The prefix sum has two forms, chosen with :func:`jax.lax.platform_dependent`:
   slower).
 
 Both give the same integers (tested against NumPy).
+
+Verdict-only checks (``is_fair``, ``fairness_probability``) use a float32
+form instead, :func:`counts_rows`: colourings on the major axis, the
+one-hot column-gathered into leaf order, prefix sums by blocked triangular
+matmuls (:func:`prefix_sum_matmul`) and per-node counts as column gathers.
+Every count is an integer below 2^24 there (``n < 2^24``), so it is exact.
+Measured on the 2-core CPU at n = 30,162, 128 colourings per chunk: the
+lane layout's ``colors.T[order]`` (XLA fuses the transpose into the gather,
+which then reads element by element, about 30 ns per element) took most of
+``counts_lanes``' time; the column gather of the untransposed batch costs
+about 1.5 ns per element.
 """
 
 from __future__ import annotations
@@ -162,6 +173,81 @@ def counts_lanes(tree: TreeViews, colors, num_colors: int, prefix=prefix_sum):
   part = cum[tree.stop] - cum[tree.start]                       # [m, c-1, b]
   last = tree.sizes[:, None] - jnp.sum(part, axis=1)            # [m, b]
   return jnp.concatenate([part, last[:, None, :]], axis=1)
+
+
+PREFIX_BLOCK = 32
+"""Rows of the triangular blocks of :func:`prefix_sum_matmul`."""
+
+EXACT_FLOAT_LIMIT = 2**24
+"""Integers below this are exact in float32 (the float verdict path needs ``n`` below it)."""
+
+
+def _inclusive_triangle(k: int):
+  """``float32[k, k]`` with ones on and above the diagonal: ``x @ U`` is ``x``'s prefix sums."""
+  i = jnp.arange(k, dtype=jnp.int32)
+  return (i[:, None] <= i[None, :]).astype(jnp.float32)
+
+
+def prefix_sum_matmul(x, block: int = PREFIX_BLOCK):
+  """Inclusive prefix sums along the last axis of ``x`` by blocked triangular matmuls.
+
+  The ``L`` entries of each row go in ``block``-entry blocks; one matmul with
+  the ``block x block`` upper-triangular ones matrix gives the prefix sums
+  within every block (about ``2 block`` flops per entry, where XLA's dot is
+  fast on every backend), and the block totals get the same treatment
+  recursively (``L / block`` entries, then ``L / block^2``...). Exact for
+  non-negative integer inputs whose row sums stay below 2^24: every partial
+  sum is then an integer below 2^24, exact in float32. ``Precision.HIGHEST``
+  keeps GPUs and TPUs from rounding the operands to TF32 / bfloat16.
+
+  Args:
+    x: ``float32[..., L]`` (non-negative integers, row sums below 2^24).
+    block: the block size.
+
+  Returns:
+    ``float32[..., L]``.
+  """
+  hi = jax.lax.Precision.HIGHEST
+  lead, size = x.shape[:-1], x.shape[-1]
+  if size <= block:
+    return jnp.matmul(x, _inclusive_triangle(size), precision=hi)
+  num = -(-size // block)
+  xp = jnp.pad(x, [(0, 0)] * len(lead) + [(0, num * block - size)])
+  within = jnp.matmul(xp.reshape(lead + (num, block)), _inclusive_triangle(block),
+                      precision=hi)                               # [..., num, block]
+  totals = within[..., -1]
+  before = prefix_sum_matmul(totals, block) - totals              # exclusive, [..., num]
+  out = within + before[..., None]
+  return out.reshape(lead + (num * block,))[..., :size]
+
+
+def counts_rows(tree: TreeViews, colors, num_colors: int, first: int = 0):
+  """``float32[b, c - 1, m - first]``: counts of colours ``0..c-2`` at nodes ``first..m-1``.
+
+  For ``b`` colourings ``int32[b, n]``; ``first = n`` skips the leaves (the
+  checks never test a leaf), halving the gathers.
+
+  The float form behind the verdict-only checks (:func:`fairhc_jax.fairness.is_fair`,
+  :func:`fairhc_jax.fairness.fairness_probability`): the colourings stay on
+  the major axis (no transpose: a transposed ``[n, b]`` view gathered in
+  leaf order costs XLA:CPU about 30 ns per element, a column gather of the
+  untransposed batch about 2 ns), the one-hot is float32, the prefix sums
+  are :func:`prefix_sum_matmul` and the per-node counts are column gathers
+  ``C[:, stop] - C[:, start]``. Exact (integers below 2^24) for ``n <
+  2^24``. The last colour's count is ``size`` minus these (not computed).
+  """
+  b, n = colors.shape
+  g = jnp.arange(num_colors - 1, dtype=colors.dtype)
+  onehot = (colors[:, None, :] == g[None, :, None]).astype(jnp.float32)   # [b, c-1, n]
+  # The barrier keeps XLA from fusing the one-hot into the gather below
+  # (an element-wise fused gather, several times slower).
+  x = jax.lax.optimization_barrier(onehot)[:, :, tree.order]
+  cum = prefix_sum_matmul(x)
+  # (A leading zero column concatenated after the prefix sum measured faster
+  # than one padded before it.)
+  cum = jnp.concatenate([jnp.zeros((b, num_colors - 1, 1), jnp.float32), cum], axis=-1)
+  cum = jax.lax.optimization_barrier(cum)
+  return cum[:, :, tree.stop[first:]] - cum[:, :, tree.start[first:]]
 
 
 def map_chunks(fn, colors, chunk: int = CHUNK):
