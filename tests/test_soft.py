@@ -294,14 +294,17 @@ def test_project_is_euclidean_simplex_projection():
 
 def test_project_wide_rows_float32_dense_and_near_one_hot():
   # Rows of 300 entries: Dirichlet-like (support ~ all), noisy one-hot (support
-  # found after several Michelot rounds) and exact one-hot, in float32.
+  # found after several Michelot rounds), exact one-hot and one-hot moved by
+  # +-0.01 everywhere, in float32.
   rng = np.random.default_rng(23)
-  n, k = 9, 300
+  n, k = 12, 300
   dense = rng.exponential(size=(3, k))
   dense /= dense.sum(1, keepdims=True)
   hot = np.zeros((3, k))
   hot[np.arange(3), [0, 7, k - 1]] = 1
-  A = np.r_[dense + rng.normal(0, 1e-3, (3, k)), hot + rng.normal(0, 1e-3, (3, k)), hot]
+  # One Adam step away from one-hot: every entry moved by +-0.01 (many ties).
+  step = hot + 0.01 * np.sign(rng.normal(size=(3, k)))
+  A = np.r_[dense + rng.normal(0, 1e-3, (3, k)), hot + rng.normal(0, 1e-3, (3, k)), hot, step]
   A = A.astype(np.float32)
   B = rng.normal(0, 0.1, (k, k)).astype(np.float32)
   out = soft.project(soft.SoftHierarchy(jnp.asarray(A), jnp.asarray(B)))
