@@ -177,6 +177,15 @@ def _merge_groups(items: list, edges_a, edges_b, levels, next_id: int, new_paren
   return last, next_id
 
 
+def _compacted(out: np.ndarray, n: int) -> Hierarchy:
+  """The :class:`Hierarchy` of a parent array with ``UNUSED`` slots dropped (renumbered)."""
+  used = np.nonzero(out != _hier.UNUSED)[0]
+  relabel = np.full(out.shape[0], -1, np.int64)
+  relabel[used] = np.arange(used.shape[0])
+  compact = np.where(out[used] >= 0, relabel[np.maximum(out[used], 0)], _hier.NO_PARENT)
+  return _hier.from_parent(compact.astype(np.int32), num_leaves=n)
+
+
 def _finish(n: int, parent: np.ndarray, new_parent: dict, top_of: dict) -> Hierarchy:
   """Assembles the completed tree: ``top_of[z]`` is the node that replaces ``z``.
 
@@ -194,11 +203,7 @@ def _finish(n: int, parent: np.ndarray, new_parent: dict, top_of: dict) -> Hiera
     if top is not None and top != z:
       out[top] = out[z]
       out[z] = _hier.UNUSED
-  used = np.nonzero(out != _hier.UNUSED)[0]
-  relabel = np.full(total, -1, np.int64)
-  relabel[used] = np.arange(used.shape[0])
-  compact = np.where(out[used] >= 0, relabel[np.maximum(out[used], 0)], _hier.NO_PARENT)
-  return _hier.from_parent(compact.astype(np.int32), num_leaves=n)
+  return _compacted(out, n)
 
 
 def _items_and_leaves(kids, order, start, stop, n, z):
@@ -409,8 +414,4 @@ def repair_by_blocks(h: Hierarchy, blocks) -> Hierarchy:
   for u, p in new_parent.items():
     out[u] = p
   out[top] = _hier.NO_PARENT
-  used = np.nonzero(out != _hier.UNUSED)[0]
-  relabel = np.full(next_id, -1, np.int64)
-  relabel[used] = np.arange(used.shape[0])
-  compact = np.where(out[used] >= 0, relabel[np.maximum(out[used], 0)], _hier.NO_PARENT)
-  return _hier.from_parent(compact.astype(np.int32), num_leaves=n)
+  return _compacted(out, n)
