@@ -14,12 +14,14 @@ Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
   ``--min-size`` points) on a Census sample: a front of penalty weights in
   one batched ``fit_front`` run, against fairlets + average linkage
   (``fair_hierarchical_clustering``, inner ``"flat"`` so that every cluster
-  is checked) and ``fair_hc`` over average linkage; every tree judged with
+  is checked), the same fairlets merged by average linkage on the
+  similarities (``1 - s``), and ``fair_hc`` over average linkage; every tree judged with
   the exact ``dasgupta_cost`` and ``check_fairness`` under the same scope.
   Each soft tree is also repaired with exact operators and judged again:
   ``fair_hc`` 8/2 over its binary completion, and the fairlet repair
   (``soft.completion.repair_by_blocks`` with the fairlets of the fairlet
-  pipeline above: every cluster a union of fairlets).
+  pipeline above, merged by average and by single linkage on the soft
+  tree's ultrametric: every cluster a union of fairlets).
   Also writes ``soft_front.png``.
 
 Usage::
@@ -194,6 +196,16 @@ def part_front(args):
   dt = time.perf_counter() - t
   c, fair, frac = judge(res.hierarchy, S, colors, constraint, args.min_size)
   rows.append(("fairlets + average linkage (flat)", c, fair, frac, dt))
+  # The same fairlets, merged by average linkage on the similarities (1 - s as
+  # the dissimilarity: the linkage the soft trees start from).
+  t = time.perf_counter()
+  dis = 1.0 - np.asarray(S, np.float32)
+  np.fill_diagonal(dis, 0.0)
+  dec = fh.fairlets.decomposition_from_assignment(np.asarray(res.fairlets))
+  h_sim = fh.fairlet_tree(jnp.asarray(dis), dec, inner="flat")
+  c, fair, frac = judge(h_sim, S, colors, constraint, args.min_size)
+  rows.append(("same fairlets + avg linkage on 1 - s (flat)", c, fair, frac,
+               time.perf_counter() - t))
   for ns, nf in ((4, 2), (8, 2)):
     t = time.perf_counter()
     r = fh.fair_hc(h_avgd, colors, fractions_eps(), num_sorted=ns, num_folds=nf)
@@ -203,7 +215,8 @@ def part_front(args):
   soft_rows = []
   repaired_rows = []
   dts = []
-  for decoded in (False, True):
+  # mode="tree" always penalises the decoded tree's counts: one pass suffices.
+  for decoded in ((False,) if args.mode == "tree" else (False, True)):
     t = time.perf_counter()
     front = soft.fit_front(jax.random.key(0), S, colors, constraint=constraint,
                            penalties=args.penalties, num_internal=args.num_internal,
@@ -224,12 +237,14 @@ def part_front(args):
       c2, fair2, frac2 = judge(rep.hierarchy, S, colors, constraint, args.min_size)
       repaired_rows.append((f"  + fair_hc 8/2 repair of the above", c2, fair2, frac2,
                             time.perf_counter() - t, decoded))
-      # Fairlet repair: the fairlets above as flat nodes, merged as the soft tree merges them.
-      t = time.perf_counter()
-      rep = _completion.repair_by_blocks(full, np.asarray(res.fairlets))
-      c3, fair3, frac3 = judge(rep, S, colors, constraint, args.min_size)
-      repaired_rows.append((f"  + fairlet repair of the above", c3, fair3, frac3,
-                            time.perf_counter() - t, decoded))
+      # Fairlet repairs: the fairlets above as flat nodes, merged by average
+      # (default) or single linkage on the soft tree's ultrametric.
+      for link in ("average", "single"):
+        t = time.perf_counter()
+        rep = _completion.repair_by_blocks(full, np.asarray(res.fairlets), linkage=link)
+        c3, fair3, frac3 = judge(rep, S, colors, constraint, args.min_size)
+        repaired_rows.append((f"  + fairlet repair ({link}) of the above", c3, fair3, frac3,
+                              time.perf_counter() - t, decoded))
   dt = sum(dts)
   out.append(f"# soft: n' = {args.num_internal}, {args.steps} steps, each penalty mode's "
              f"{len(args.penalties)} weights in one batched run: "
@@ -237,7 +252,7 @@ def part_front(args):
   out.append(f"{'method':<44} {'cost':>12} {'/avg':>7} {'fair':>5} {'viol%':>7} {'s':>7}")
   merged = []
   for i, row in enumerate(soft_rows):
-    merged += [row] + repaired_rows[2 * i:2 * i + 2]
+    merged += [row] + repaired_rows[3 * i:3 * i + 3]
   for name, c, fair, frac, dt_, *_ in rows + merged:
     out.append(f"{name:<44} {c:>12.6g} {c / base:>7.4f} {str(fair):>5} {100 * frac:>7.2f} "
                f"{dt_:>7.1f}")
@@ -256,9 +271,12 @@ def part_front(args):
     ax.scatter(100 * frac, c / base, marker="s", label=name)
   for decoded, style in ((False, "o--"), (True, "o-")):
     sel = [r for r in soft_rows if r[5] == decoded]
-    rsel = [r for r in repaired_rows if r[5] == decoded]
-    ax.scatter([100 * r[3] for r in rsel], [r[1] / base for r in rsel], marker="x",
-               label=f"soft ({'decoded' if decoded else 'expected'}) + fair_hc repair")
+    if not sel:
+      continue
+    for tag, marker in (("fair_hc", "x"), ("(average)", "^"), ("(single)", "v")):
+      rsel = [r for r in repaired_rows if r[5] == decoded and tag in r[0]]
+      ax.scatter([100 * r[3] for r in rsel], [r[1] / base for r in rsel], marker=marker,
+                 label=f"soft + {'fair_hc' if tag == 'fair_hc' else 'fairlet ' + tag[1:-1]} repair")
     ax.plot([100 * r[3] for r in sel], [r[1] / base for r in sel], style,
             label=f"soft, {'decoded' if decoded else 'expected'}-count penalty")
   ax.set(xlabel=f"clusters violating {constraint} (%)", ylabel="Dasgupta cost / average linkage",

@@ -569,12 +569,13 @@ def test_repair_by_blocks_makes_every_cluster_a_union_of_blocks():
   h = fh.linkage(jnp.asarray(1 - S - np.diag(np.diag(1 - S)), jnp.float32))
   blocks = rng.permutation(np.arange(n) % 6)
   blocks[0] = 5                      # block sizes 1..3 mixed
-  r = completion.repair_by_blocks(h, blocks)
-  check_tree(np.asarray(r.parent), n)
-  for cl in _cluster_sets(r):
-    got = set(np.unique(blocks[list(cl)]))
-    whole = set(np.nonzero(np.isin(blocks, list(got)))[0])
-    assert len(cl) == 1 or whole == set(cl), "a cluster splits a block"
+  for linkage in ("average", "single"):
+    r = completion.repair_by_blocks(h, blocks, linkage=linkage)
+    check_tree(np.asarray(r.parent), n)
+    for cl in _cluster_sets(r):
+      got = set(np.unique(blocks[list(cl)]))
+      whole = set(np.nonzero(np.isin(blocks, list(got)))[0])
+      assert len(cl) == 1 or whole == set(cl), "a cluster splits a block"
 
 
 def test_completion_functions_name_bad_arguments():
@@ -589,3 +590,93 @@ def test_completion_functions_name_bad_arguments():
     completion.repair_by_blocks(h3, np.array([0.0, 1.0, 1.0]))
   with pytest.raises(ValueError, match=r"^repair_by_blocks: blocks must"):
     completion.repair_by_blocks(h3, np.array([0, -1, 1]))
+
+
+def _brute_lca_sizes(parent, n):
+  """|leaves(lca(i, j))| by ancestor sets (an independent transcription)."""
+  m = parent.shape[0]
+  anc = []
+  for i in range(n):
+    path, u = [], i
+    while u >= 0:
+      path.append(u)
+      u = parent[u]
+    anc.append(path)
+  leaves = [set() for _ in range(m)]
+  for i in range(n):
+    for u in anc[i]:
+      leaves[u].add(i)
+  U = np.zeros((n, n))
+  for i in range(n):
+    for j in range(n):
+      if i != j:
+        common = [u for u in anc[i] if u in set(anc[j])]
+        U[i, j] = len(leaves[common[0]])
+  return U
+
+
+def test_lca_size_matrix_matches_ancestor_sets_on_binary_and_multiway_trees():
+  from fairhc_jax.soft import completion
+  rng = np.random.default_rng(11)
+  n = 13
+  S = similarity(rng, n)
+  trees = [fh.linkage(jnp.asarray(1 - S - np.diag(np.diag(1 - S)), jnp.float32)),
+           fh.from_parent(np.array([7, 7, 7, 8, 8, 9, 9, 9, 9, -1], np.int32), num_leaves=7)]
+  for h in trees:
+    parent = np.asarray(h.parent).astype(np.int64)
+    got = completion.lca_size_matrix(h)
+    assert got.dtype == np.float32
+    np.testing.assert_array_equal(got, _brute_lca_sizes(parent, h.num_leaves))
+  np.testing.assert_array_equal(completion.lca_size_matrix(fh.from_parent(np.array([-1], np.int32))),
+                                np.zeros((1, 1)))
+
+
+def _upgma_blocks(U, blocks):
+  """Vertex-weighted average linkage over blocks (a literal loop); merge list or None on a tie."""
+  groups = [list(np.nonzero(blocks == b)[0]) for b in range(blocks.max() + 1)]
+  merges = []
+  while len(groups) > 1:
+    best, second, pair = np.inf, np.inf, None
+    for a in range(len(groups)):
+      for b in range(a + 1, len(groups)):
+        d = U[np.ix_(groups[a], groups[b])].mean()
+        if d < best:
+          best, second, pair = d, best, (a, b)
+        elif d < second:
+          second = d
+    if second - best < 1e-9:
+      return None
+    a, b = pair
+    merges.append(frozenset(groups[a] + groups[b]))
+    groups = [g for t, g in enumerate(groups) if t not in pair] + [groups[a] + groups[b]]
+  return merges
+
+
+def test_repair_by_blocks_average_merges_blocks_by_mean_lca_size():
+  from fairhc_jax.soft import completion
+  rng = np.random.default_rng(5)
+  n = 16
+  checked = 0
+  for trial in range(8):
+    S = similarity(rng, n)
+    h = fh.linkage(jnp.asarray(1 - S - np.diag(np.diag(1 - S)), jnp.float32))
+    blocks = rng.permutation(np.arange(n) % 7)
+    merges = _upgma_blocks(_brute_lca_sizes(np.asarray(h.parent).astype(np.int64), n), blocks)
+    if merges is None:
+      continue                      # a tie: the merge order is not unique
+    checked += 1
+    r = completion.repair_by_blocks(h, blocks)
+    check_tree(np.asarray(r.parent), n)
+    clusters = {frozenset(c) for c in _cluster_sets(r) if len(c) > 1}
+    block_sets = {frozenset(np.nonzero(blocks == b)[0]) for b in range(7)}
+    assert clusters == set(merges) | {c for c in block_sets if len(c) > 1}
+  assert checked >= 3
+
+
+def test_repair_by_blocks_rejects_unknown_linkage_and_unused_ids():
+  from fairhc_jax.soft import completion
+  h3 = fh.from_parent(np.array([3, 3, 4, 4, -1], np.int32))
+  with pytest.raises(ValueError, match=r"^repair_by_blocks: linkage must be 'average' or 'single', got 'ward'"):
+    completion.repair_by_blocks(h3, np.array([0, 0, 1]), linkage="ward")
+  with pytest.raises(ValueError, match=r"^repair_by_blocks: blocks must use every id 0..b-1, got 2 distinct ids up to 2"):
+    completion.repair_by_blocks(h3, np.array([0, 2, 2]))
