@@ -385,9 +385,10 @@ def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
   column factors ``c[b, j]`` (an ``nb x n`` table, ``nb = n / B``; ``0``
   for the columns not in a later block, else ``>= 1``) and the ``B x B``
   running-maximum tables of the pairs inside each block. With
-  ``mx = max(hR[p], c[b, j])`` and ``big = 2 w(V)``, the masks are
-  arithmetic (no select): the LCA factor is ``min(mx, big * c)``, the
-  complement ``min(w(V) - mx, big * c)`` and the mask ``min(big * c, 1)``;
+  ``mx = max(hR[p], c[b, j])`` (``1 <= mx <= w(V)``), the masks are
+  arithmetic (no select): with ``cw = c * w(V)`` (``0`` or ``>= w(V)``; never
+  ``0 * inf``, since ``w(V)`` is finite) the LCA factor is ``min(mx, cw)``,
+  the complement ``min(w(V) - mx, cw)`` and the mask ``min(cw, 1)``;
   each is an exact integer (or 0) before it meets a matrix entry. Per-row
   sums (the inner reduction) go to an ``[nb, B, k]`` buffer and are summed
   per block and over the blocks after the loop.
@@ -431,7 +432,6 @@ def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
                "mask": keep.astype(dt)}
   used = sorted({f for _, f in terms})
   inner_fac = {f: inner_fac[f] for f in used}
-  big = 2 * W
   needs_s = any(src == "s" for src, _ in terms)
 
   def addk(x, y):
@@ -444,7 +444,7 @@ def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
     src = {"m": slab, "s": transform(slab) if needs_s else None}
     c = lax.dynamic_slice_in_dim(ctab, t * K, K)[:, None, :]
     h = lax.dynamic_slice_in_dim(suffix, t * K, K)[:, :, None]
-    cbig = c * big
+    cbig = c * W  # 0 for masked columns, >= w(V) >= every factor otherwise
     mx = jnp.maximum(h, c)
     fac = {"lca": lambda: jnp.minimum(mx, cbig),
            "complement": lambda: jnp.minimum(W - mx, cbig),
