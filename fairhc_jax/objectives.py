@@ -44,13 +44,15 @@ the whole matrix into leaf order (``m[order]``) and summing it takes about 5x
 one ``jnp.sum`` (every ``n x n`` temporary is a fresh allocation), and a
 gather from the ``(n/B, n)`` table inside a whole-matrix reduction is not
 fused (XLA materialises it as ``n x n``). Each loop step handles ``K`` blocks
-(``K B n`` about 2^21 entries; 2^20 to 2^22 were alike, a whole-matrix step
-was 2-4x slower) in one gather and two fused reductions. What the loop costs
+(``K B n`` about 2^21 entries; 2^20 to 2^22 were alike, one step of the
+whole matrix about 2x slower) in one gather and two fused reductions. What the loop costs
 on XLA:CPU (jax 0.10): a standalone float reduction, ``jnp.sum`` included,
 runs as a YNNPACK fusion, fast and on every core; inside a ``while`` loop the
-same reductions cost about 2.7x one ``jnp.sum`` even for plain row sums of
-contiguous slabs, and about 1 ms more per step, so few large steps are best
-(``benchmarks/bench_floors.py`` prints these floors).
+same reductions cost about 2-3x one ``jnp.sum`` even for plain row sums of
+contiguous slabs, and each step adds a fixed cost (single-block steps, 63 at
+n = 4,000, made the value kernel 3x slower than 16 steps of four blocks), so
+few large steps are best (``benchmarks/bench_floors.py`` prints these floors;
+all figures measured while other jobs ran).
 
 Precision: each pair factor (an integer leaf weight) is exact in the working
 dtype while ``w(V) < 2^24`` in float32 (``2^53`` in float64). The ``n^2/2``
