@@ -27,26 +27,32 @@ processed in blocks of ``B`` consecutive DFS positions ``[a0, a1)``: for a
 column at position ``q >= a1`` the LCA weight is
 ``max(hR[p], R[q])`` with ``hR[p] = max(g[p..a1-1])`` per row and
 ``R[q] = max(g[a1..q-1])`` per column, so each block costs one fused
-``max``/multiply/reduce over a ``B x n`` slab of the matrix (rows gathered,
-columns left in their original order; the per-column vector is assembled from
-an ``(n/B)^2`` table of block maxima with ``n`` gathers). Pairs inside a block
-use a ``B x B`` table of running maxima (a log-depth ``associative_scan``;
-``lax.cummax`` lowers to an O(B^2)-per-row reduce-window on XLA:CPU). Nothing
-of size ``n x n`` is materialised, so the extra memory is O(n B) and the
-kernel runs at any ``n`` whose matrix fits (n = 30,000 included).
+``max``/``min``/multiply/reduce over a ``B x n`` slab of the matrix (rows
+gathered, columns left in their original order). The per-column factors of
+every block form an ``(n/B) x n`` table built before the pass (from an
+``(n/B)^2`` table of block maxima), zero for the columns not in a later
+block, so the masks are arithmetic (see :func:`_blocked_sums`). Pairs inside
+a block use a ``B x B`` table of running maxima (a log-depth
+``associative_scan``; ``lax.cummax`` lowers to an O(B^2)-per-row
+reduce-window on XLA:CPU), applied to the ``B x B`` entries gathered from the
+slab. Nothing of size ``n x n`` is materialised: the extra memory is the
+``(n/B) x n`` table and one step's slab (about 2^21 entries), and the kernel
+runs at any ``n`` whose matrix fits (n = 30,000 included).
 
-Why a loop over row blocks (measured, XLA:CPU, 2 cores, n = 4,000, where one
-``jnp.sum`` takes 1.2-1.6 ms): gathering the whole matrix into leaf order
-(``m[order]``) alone took 19 ms, since every ``n x n`` temporary is a fresh
-allocation whose pages are touched for the first time; a gather from a small
-``(n/B, n)`` table inside the reduction is not fused (XLA materialises it as
-``n x n``), and an integer-compare ``where`` inside the big reduction made it
-8x slower than the same reduction with the mask folded into a multiply. The
-``B x n`` slab of each loop step stays in cache. ``B = 64`` (the default)
-with the scan was 10-16% faster than ``B = 128`` with ``cummax`` at
-n = 4,000-8,000; ``B = 256`` and 512 were slower. The kernel still takes
-about 4-5x one ``jnp.sum`` at n = 4,000 and 3-4x at 8,000: each loop step
-runs mostly on one core, while the plain reduction uses both.
+Why a loop over row blocks (measured, XLA:CPU, 2 cores, n = 4,000): gathering
+the whole matrix into leaf order (``m[order]``) and summing it takes about 5x
+one ``jnp.sum`` (every ``n x n`` temporary is a fresh allocation), and a
+gather from the ``(n/B, n)`` table inside a whole-matrix reduction is not
+fused (XLA materialises it as ``n x n``). Each loop step handles ``K`` blocks
+(``K B n`` about 2^21 entries; 2^20 to 2^22 were alike, one step of the
+whole matrix about 2x slower) in one gather and two fused reductions. What the loop costs
+on XLA:CPU (jax 0.10): a standalone float reduction, ``jnp.sum`` included,
+runs as a YNNPACK fusion, fast and on every core; inside a ``while`` loop the
+same reductions cost about 2-3x one ``jnp.sum`` even for plain row sums of
+contiguous slabs, and each step adds a fixed cost (single-block steps, 63 at
+n = 4,000, made the value kernel 3x slower than 16 steps of four blocks), so
+few large steps are best (``benchmarks/bench_floors.py`` prints these floors;
+all figures measured while other jobs ran).
 
 Precision: each pair factor (an integer leaf weight) is exact in the working
 dtype while ``w(V) < 2^24`` in float32 (``2^53`` in float64). The ``n^2/2``
@@ -194,57 +200,12 @@ def _gap_blocks(order, gaps, n: int, dt, block_size: int) -> _GapBlocks:
                     order_pad, idx, upper, block_inner)
 
 
-def _pair_max_sum(m: jax.Array, order: jax.Array, gaps: jax.Array,
-                  block_size: int) -> jax.Array:
-  """``sum_{p<q} m[order[p], order[q]] * max(gaps[p:q])`` (traced helper).
-
-  Args:
-    m: ``float[n, n]`` matrix in the original point order (only the entries
-      ``m[order[p], order[q]]`` with ``p < q`` are read).
-    order: ``int32[n]``, a permutation of the points.
-    gaps: ``float[n - 1]`` per-gap values (the result's dtype is ``m``'s).
-    block_size: rows per block (static).
-
-  Returns:
-    The sum, a scalar of ``m``'s dtype.
-  """
-  n = m.shape[0]
-  dt = m.dtype
-  if n < 2:
-    return jnp.zeros((), dt)
-  gaps = gaps.astype(dt)
-  (bsz, nb, low, gblk, between, suffix, col_block, col_prefix, order_pad, idx,
-   upper, block_inner) = _gap_blocks(order, gaps, n, dt, block_size)
-
-  def body(b, totals):
-    rows = lax.dynamic_slice(order_pad, (b * bsz,), (bsz,))
-    slab = m[rows]  # float[B, n], columns in the original order
-    right = col_block > b
-    col = jnp.maximum(between[b][col_block], col_prefix)
-    col = jnp.where(right, col, low)
-    mask = right.astype(dt)
-    fac = jnp.maximum(col[None, :], suffix[b][:, None]) * mask[None, :]
-    row_valid = (b * bsz + idx) < n
-    row_sums = jnp.sum(slab * fac, axis=1)
-    outside = jnp.sum(jnp.where(row_valid, row_sums, 0))
-    inner = block_inner(gblk[b])
-    keep = upper & row_valid[None, :] & row_valid[:, None]
-    sub = slab[:, rows]
-    inside = jnp.sum(jnp.where(keep, sub * inner, 0))
-    return totals.at[b].set(outside + inside)
-
-  totals = lax.fori_loop(0, nb, body, jnp.zeros(nb, dt))
-  return jnp.sum(totals)
-
-
 @functools.partial(jax.jit, static_argnames=("complement", "block_size"))
 def _lca_weight_sum(parent: jax.Array, M: jax.Array, weights: jax.Array, *,
                     complement: bool, block_size: int) -> jax.Array:
   order, gaps, total = _leaf_order_gaps(parent, weights)
-  if complement:
-    # max(g - w(V)) = max(g) - w(V): the factor stays an exact integer.
-    return -_pair_max_sum(M, order, gaps - total, block_size)
-  return _pair_max_sum(M, order, gaps, block_size)
+  term = ("m", "complement" if complement else "lca")
+  return _blocked_sums(M, order, gaps, total, (term,), None, block_size)[0]
 
 
 def lca_weight_sum_kernel(h: Hierarchy, M: jax.Array, weights: jax.Array, *,
@@ -391,67 +352,144 @@ class TreeObjectives(NamedTuple):
   value_upper_bound: jax.Array
 
 
-def _pair_max_sums(d, order, gaps, total, transform, block_size: int):
-  """``(value, cost, revenue, d(V), s(V))`` in one pass over ``d`` (traced).
+_STEP_ELEMENTS = 1 << 21
+"""Matrix entries per loop step of :func:`_blocked_sums` (about 8 MB in float32)."""
 
-  The blocked loop of :func:`_pair_max_sum` with five sums per slab:
-  ``s = transform(slab)`` is computed on the fly (never ``n x n``), and the
-  revenue factor ``w(V) - max(gaps)`` is an exact integer before it meets
-  ``s``. The three factor sums are one variadic row reduction and the two
-  totals matrix-vector products (masks folded into multiplies): measured
-  at n = 4,000 (CPU time, other jobs running), 14-15x a ``jnp.sum`` before,
-  11-13x after; XLA:CPU still runs the body as some 40 separate kernels per
-  block, each over the ``B x n`` slab, which is what the rest costs.
+_TREE_TERMS = (("m", "lca"), ("s", "lca"), ("s", "complement"), ("m", "mask"),
+               ("s", "mask"))
+"""The five sums of :func:`tree_objectives`: value, cost, revenue, d(V), s(V)."""
+
+
+def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
+                  step_elements: int = _STEP_ELEMENTS):
+  """Sums ``sum_{p<q} x[p, q] * f(p, q)`` for each ``(x, f)`` of ``terms`` (traced).
+
+  Args:
+    d: ``float[n, n]`` matrix in the original point order.
+    order, gaps, total: from :func:`leaf_order_gaps` (``gaps`` any dtype).
+    terms: static tuple of ``(source, factor)`` pairs: source ``"m"`` (the
+      entries of ``d``) or ``"s"`` (``transform`` of them, computed on the
+      fly); factor ``"lca"`` (``w(leaves(lca))``), ``"complement"``
+      (``w(V) - w(leaves(lca))``) or ``"mask"`` (1: the pair total).
+    transform: elementwise function (used only when a source is ``"s"``).
+    block_size: rows per block ``B`` (static).
+    step_elements: matrix entries per loop step (static).
+
+  Returns:
+    ``float[len(terms)]`` in ``d``'s dtype.
+
+  The row blocks of the module docstring (``B`` DFS positions each), ``K``
+  of them per loop step (``K * B * n`` about ``step_elements``), with the
+  loop body reduced to one gather of the ``K * B`` rows and two fused
+  reductions (one variadic reduction when there are several terms, so the
+  transformed entry is computed once and feeds all its sums). Everything
+  that depends only on the tree is built before the loop: the per-block
+  column factors ``c[b, j]`` (an ``nb x n`` table, ``nb = n / B``; ``0``
+  for the columns not in a later block, else ``>= 1``) and the ``B x B``
+  running-maximum tables of the pairs inside each block. With
+  ``mx = max(hR[p], c[b, j])`` (``1 <= mx <= w(V)``), the masks are
+  arithmetic (no select): with ``cw = c * w(V)`` (``0`` or ``>= w(V)``; never
+  ``0 * inf``, since ``w(V)`` is finite) the LCA factor is ``min(mx, cw)``,
+  the complement ``min(w(V) - mx, cw)`` and the mask ``min(cw, 1)``;
+  each is an exact integer (or 0) before it meets a matrix entry. Per-row
+  sums (the inner reduction) go to an ``[nb, B, k]`` buffer and are summed
+  per block and over the blocks after the loop.
   """
   n = d.shape[0]
   dt = d.dtype
+  k_terms = len(terms)
   zero = jnp.zeros((), dt)
   if n < 2:
-    return zero, zero, zero, zero, zero
+    return jnp.zeros(k_terms, dt)
   gaps = gaps.astype(dt)
   W = total.astype(dt)
-  (bsz, nb, low, gblk, between, suffix, col_block, col_prefix, order_pad, idx,
-   upper, block_inner) = _gap_blocks(order, gaps, n, dt, block_size)
-  hp = lax.Precision.HIGHEST  # full float32 products on every backend (no TF32)
+  L = _gap_blocks(order, gaps, n, dt, block_size)
+  bsz, nb = L.bsz, L.nb
+  K = int(max(1, min(nb, step_elements // (bsz * n))))
+  steps = -(-nb // K)
+  nbp = steps * K  # blocks padded to whole steps; padded blocks add zeros
+  cb = L.col_block
+  blk = jnp.arange(nbp)
+  between, suffix, gblk = L.between, L.suffix, L.gblk
+  if nbp > nb:
+    extra = nbp - nb
+    between = jnp.concatenate([between, jnp.zeros((extra, nb), dt)])
+    suffix = jnp.concatenate([suffix, jnp.ones((extra, bsz), dt)])
+    gblk = jnp.concatenate([gblk, jnp.full((extra, bsz), L.low, dt)])
+  # c[b, j]: the factor of column j for row block b, before the row part
+  # (>= low >= 1 for columns in later blocks, 0 otherwise).
+  ctab = jnp.where(cb[None, :] > blk[:, None],
+                   jnp.maximum(between[:, cb], L.col_prefix[None, :]), 0)
+  rows_all = jnp.concatenate(
+      [L.order_pad, jnp.full(nbp * bsz - L.order_pad.shape[0], order[n - 1], order.dtype)])
+  # Padding rows (copies of the last leaf) lie in the last real block, which
+  # has no later block, or in padded blocks: their c[b] rows are all zero, so
+  # they add nothing outside the block; inside it ``keep`` drops them.
+  row_valid = (jnp.arange(nbp * bsz) < n).reshape(nbp, bsz)
+  # Pairs inside a block: factor tables (zero outside p < q of valid rows).
+  keep = L.upper[None] & row_valid[:, None, :] & row_valid[:, :, None]
+  inner = jax.vmap(L.block_inner)(gblk)
+  inner_fac = {"lca": jnp.where(keep, inner, 0),
+               "complement": jnp.where(keep, W - inner, 0),
+               "mask": keep.astype(dt)}
+  used = sorted({f for _, f in terms})
+  inner_fac = {f: inner_fac[f] for f in used}
+  needs_s = any(src == "s" for src, _ in terms)
 
-  def add3(x, y):
+  def addk(x, y):
     return tuple(u + v for u, v in zip(x, y))
 
-  def body(b, acc):
-    rows = lax.dynamic_slice(order_pad, (b * bsz,), (bsz,))
-    row_valid = (b * bsz + idx) < n
-    slab = d[rows]  # float[B, n]
-    sim = transform(slab)
-    # Masks as multiplies, not selects (a select inside a big reduction was
-    # several times slower on XLA:CPU); invalid (padding) rows are dropped by
-    # weighting the per-row sums with ``rv``.
-    cm = (col_block > b).astype(dt)  # columns in later blocks
-    rv = row_valid.astype(dt)
-    col = jnp.maximum(between[b][col_block], col_prefix)
-    fac = jnp.maximum(col[None, :], suffix[b][:, None])
-    fm = fac * cm[None, :]
-    # One variadic reduction for the three factor sums (one loop over the
-    # slab instead of three), matrix-vector products for the two totals.
-    rsum = lax.reduce((slab * fm, sim * fm, sim * ((W - fac) * cm[None, :])),
-                      (zero, zero, zero), add3, (1,))
-    outside = jnp.dot(jnp.stack(rsum + (jnp.dot(slab, cm, precision=hp),
-                                         jnp.dot(sim, cm, precision=hp))), rv,
-                      precision=hp)
-    # Pairs inside the block (B x B).
-    keep = upper & row_valid[None, :] & row_valid[:, None]
-    sub = slab[:, rows]
-    ssub = sim[:, rows]
-    inner = jnp.where(keep, block_inner(gblk[b]), 0)
-    cinner = jnp.where(keep, W - inner, 0)
-    kin = keep.astype(dt)
-    inside = jnp.stack([
-        jnp.sum(sub * inner), jnp.sum(ssub * inner), jnp.sum(ssub * cinner),
-        jnp.sum(sub * kin), jnp.sum(ssub * kin),
-    ])
-    return acc.at[b].set(outside + inside)
+  def body(t, acc):
+    outer_acc, inner_acc = acc
+    idx = lax.dynamic_slice_in_dim(rows_all, t * K * bsz, K * bsz)
+    slab = d[idx].reshape(K, bsz, n)  # float[K, B, n], columns in original order
+    src = {"m": slab, "s": transform(slab) if needs_s else None}
+    c = lax.dynamic_slice_in_dim(ctab, t * K, K)[:, None, :]
+    h = lax.dynamic_slice_in_dim(suffix, t * K, K)[:, :, None]
+    cbig = c * W  # 0 for masked columns, >= w(V) >= every factor otherwise
+    mx = jnp.maximum(h, c)
+    fac = {"lca": lambda: jnp.minimum(mx, cbig),
+           "complement": lambda: jnp.minimum(W - mx, cbig),
+           "mask": lambda: jnp.minimum(cbig, 1)}
+    fac = {f: fac[f]() for f in used}
+    rs = lax.reduce(tuple(src[a] * fac[f] for a, f in terms), (zero,) * k_terms,
+                    addk, (2,))
+    outer_acc = lax.dynamic_update_slice_in_dim(outer_acc, jnp.stack(rs, axis=-1),
+                                                t * K, 0)
+    # The B x B pairs inside each block, gathered from the slab (in cache).
+    loc = jnp.broadcast_to(idx.reshape(K, 1, bsz), (K, bsz, bsz))
+    sub = jnp.take_along_axis(slab, loc, axis=2)
+    ssrc = {"m": sub, "s": transform(sub) if needs_s else None}  # elementwise
+    ifac = {f: lax.dynamic_slice_in_dim(v, t * K, K) for f, v in inner_fac.items()}
+    ins = lax.reduce(tuple(ssrc[a] * ifac[f] for a, f in terms), (zero,) * k_terms,
+                     addk, (1, 2))
+    inner_acc = lax.dynamic_update_slice_in_dim(inner_acc, jnp.stack(ins, axis=-1),
+                                                t * K, 0)
+    return outer_acc, inner_acc
 
-  parts = lax.fori_loop(0, nb, body, jnp.zeros((nb, 5), dt))
-  tot = jnp.sum(parts, axis=0)
+  init = (jnp.zeros((nbp, bsz, k_terms), dt), jnp.zeros((nbp, k_terms), dt))
+  outer_rows, inner_blocks = lax.fori_loop(0, steps, body, init)
+  # Per block, then over the blocks.
+  outer_blocks = jnp.sum(outer_rows, axis=1)
+  return jnp.sum(outer_blocks + inner_blocks, axis=0)
+
+
+def _pair_max_sums(d, order, gaps, total, transform, block_size: int):
+  """``(value, cost, revenue, d(V), s(V))`` in one pass over ``d`` (traced).
+
+  :func:`_blocked_sums` with the five terms of :func:`tree_objectives`:
+  ``s = transform(slab)`` is computed once per entry on the fly (never
+  ``n x n``) and feeds the cost, revenue and ``s(V)`` sums of one variadic
+  reduction.
+
+  Measured at n = 4,000 (CPU time, other jobs running, ratio to one
+  ``jnp.sum``): the previous body (some 40 kernels per block, among them
+  small reductions that XLA:CPU hands to YNNPACK fusions at a high per-call
+  cost) 12-16x; this one 10-14x. The floor of the design on XLA:CPU is the
+  fused five-sum arithmetic itself: the same loop over contiguous slabs, no
+  gather, no tree, measured 6.4x (``benchmarks/bench_floors.py``).
+  """
+  tot = _blocked_sums(d, order, gaps, total, _TREE_TERMS, transform, block_size)
   return tot[0], tot[1], tot[2], tot[3], tot[4]
 
 

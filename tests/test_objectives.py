@@ -614,3 +614,39 @@ def test_tree_objectives_rejects_and_validate_false():
   b = obj.tree_objectives(h, S3, validate=False)
   assert float(a.value) == float(b.value) and float(a.cost) == float(b.cost)
   assert float(obj.dasgupta_cost(h, S3, validate=False)) == float(obj.dasgupta_cost(h, S3))
+
+
+# Steps of several blocks with a padded (empty) block in the last step, and
+# one block per step: (block_size, step_elements) for n = 37 (B x n entries
+# per block): nb = 8, K = 3 -> 9 blocks (one padded); nb = 10, K = 1.
+_STEP_CASES = [(5, 3 * 5 * 37), (4, 1)]
+
+
+def test_blocked_sums_multi_step_and_padded_blocks_float64():
+  n = 37
+  rng = np.random.default_rng(11)
+  x, trees = tree_cases(n, rng)
+  d, s = dist_sim(x)
+  w = rng.integers(1, 4, size=n)
+  wants = {}
+  for tname, h in trees.items():
+    parent = np.asarray(h.parent)
+    wants[tname] = ([literal_lca_sum(parent, d, w), literal_lca_sum(parent, s, w),
+                     literal_lca_sum(parent, s, w, complement=True), pair_total(d),
+                     pair_total(s)], literal_lca_sum(parent, d, w, complement=True))
+  with jax.enable_x64(True):
+    dj, wj = jnp.asarray(d), jnp.asarray(w)
+    for bs, step in _STEP_CASES:
+      def both(p, m, ww, bs=bs, step=step):
+        lay = obj._leaf_order_gaps(p, ww)
+        return (obj._blocked_sums(m, *lay, obj._TREE_TERMS, obj.default_similarity,
+                                  bs, step),
+                obj._blocked_sums(m, *lay, (("m", "complement"),), None, bs, step))
+      f = jax.jit(both)
+      for tname, h in trees.items():
+        want, want_comp = wants[tname]
+        got, comp = f(h.parent, dj, wj)
+        for a, b in zip(got, want):
+          assert rel_err(a, b) <= 1e-12, (bs, step, tname, float(a), b)
+        comp = comp[0]
+        assert rel_err(comp, want_comp) <= 1e-12, (bs, step, tname)
