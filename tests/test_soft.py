@@ -441,12 +441,17 @@ def test_fit_front_members_are_judged_trees(small_problem):
 @pytest.mark.slow
 def test_fit_without_constraint_is_never_worse_than_its_start(small_problem):
   S, _ = small_problem
+  start = fh.linkage(jnp.max(S) - S - jnp.diag(jnp.diag(jnp.max(S) - S)))
   plain = soft.fit(jax.random.key(0), S, num_internal=6, steps=40, eval_every=10,
                    progress=False)
   assert plain.cost <= plain.history.decoded_cost[0]
-  assert plain.history.decoded_cost[0] == pytest.approx(
-      float(fh.dasgupta_cost(soft.decode(soft.from_hierarchy(
-          fh.linkage(jnp.max(S) - S - jnp.diag(jnp.diag(jnp.max(S) - S))), 6)), S)), rel=1e-6)
+  # complete="auto" completes every decoded tree by the start tree, so step 0
+  # is the start tree itself (not its compressed decoding).
+  assert plain.history.decoded_cost[0] == pytest.approx(float(fh.dasgupta_cost(start, S)),
+                                                        rel=1e-6)
+  raw = soft.fit(jax.random.key(0), S, num_internal=6, steps=0, progress=False, complete=None)
+  assert raw.history.decoded_cost[0] == pytest.approx(
+      float(fh.dasgupta_cost(soft.decode(soft.from_hierarchy(start, 6)), S)), rel=1e-6)
 
 
 def test_bad_inputs_raise_clear_errors(small_problem):
