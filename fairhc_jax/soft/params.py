@@ -81,14 +81,16 @@ def _project_rows(V, mask=None):
   """Row-wise simplex projection of ``V: float[r, k]`` onto the masked faces.
 
   Exact, by Michelot's iteration on every row at once: ``theta <- (sum_{v >
-  theta} v - 1) / #{v > theta}`` from ``theta_0 = (sum v - 1) / width``
-  (all entries active), which increases to the projection's threshold and
+  theta} v - 1) / #{v > theta}`` from ``theta_0 = max((sum v - 1) / width,
+  max v - 1)`` (two lower bounds of the threshold: all entries active, and
+  the largest alone), which increases to the projection's threshold and
   stops when no row's active set changes. Each round keeps the larger of
   the old and the new ``theta``, so the active sets only shrink and the
   iteration ends within ``k + 1`` rounds even when float rounding would
   step back (without that, a row could flip between two active sets until
-  the cap); about 4 rounds for Dirichlet rows and 8-10 for rows one Adam
-  step away from one-hot, at ``k = 512``.
+  the cap); about 5 rounds for Dirichlet rows one Adam step away, at ``k =
+  512``; near one-hot rows start at (or next to) their threshold from the
+  second bound (8-10 rounds without it).
 
   Each round is written as ``theta + (sum_v relu(v - theta) - 1) / #{v >
   theta}`` (the same update) with the count as ``sum sign(relu(v -
@@ -106,13 +108,14 @@ def _project_rows(V, mask=None):
   if mask is None:
     U = V
     width = jnp.asarray(k, V.dtype)
-    th0 = (jnp.sum(V, -1) - 1) / width
+    th0 = jnp.maximum((jnp.sum(V, -1) - 1) / width, jnp.max(V, -1) - 1)
   else:
     big = jnp.asarray(jnp.finfo(V.dtype).max / 4, V.dtype)
     on = mask.astype(V.dtype)                # products, not selects (XLA:CPU)
     U = V * on - big * (1 - on)              # masked entries are never active
     width = jnp.sum(on, axis=-1)
-    th0 = (jnp.sum(V * on, -1) - 1) / jnp.maximum(width, 1)
+    th0 = jnp.maximum((jnp.sum(V * on, -1) - 1) / jnp.maximum(width, 1),
+                      jnp.max(U, -1) - 1)
 
   def body(c):
     th, prev, it, _ = c
