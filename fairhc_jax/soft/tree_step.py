@@ -96,23 +96,30 @@ def hard_parents_kernel(params: SoftHierarchy):
   k = params.A.shape[-1]
   lp = _first_max(params.A)
   mask = _params.parent_mask(k)
-  npar = _first_max(jnp.where(mask, params.B, -jnp.inf))
+  low = jnp.asarray(-jnp.finfo(params.B.dtype).max, params.B.dtype)   # finite: see _first_max
+  npar = _first_max(jnp.where(mask, params.B, low))
   npar = npar.at[k - 1].set(k)
   return lp, npar
 
 
 def _first_max(X):
-  """``int32[r]``: index of the first maximum of every row (argmax is slow on XLA:CPU)."""
+  """``int32[r]``: index of the first maximum of every row (argmax is slow on XLA:CPU).
+
+  Rows must have a finite maximum (``-inf`` entries are fine elsewhere).
+  """
   k = X.shape[-1]
   # Float arithmetic, not a select and an integer min (3-4x slower on XLA:CPU):
-  # a miss adds k to its index, so the minimum is the first hit (exact below 2^24).
+  # a miss adds k to its index, so the minimum is the first hit (exact below
+  # 2^24). The miss indicator is sign(max - x) (0 at a hit, 1 elsewhere), not a
+  # compare: XLA:CPU fuses arithmetic into the reduction, a compare-and-convert
+  # it writes out first.
   m = jnp.max(X, axis=-1, keepdims=True)
   # An identity rounding (the dtype's own widths): without it XLA:CPU fuses
   # the broadcast of the maximum into the reduction and writes a full
   # [r, k] array of row maxima (measured: 1.5x the time of the whole kernel).
   fi = jnp.finfo(X.dtype)
   m = jax.lax.reduce_precision(m, exponent_bits=fi.nexp, mantissa_bits=fi.nmant)
-  miss = (X != m).astype(jnp.float32)
+  miss = jnp.sign(m - X).astype(jnp.float32)
   idx = jnp.arange(k, dtype=jnp.float32) + k * miss
   return jnp.min(idx, axis=-1).astype(jnp.int32)
 
@@ -329,8 +336,11 @@ def tree_loss_and_grad(params: SoftHierarchy, S: jax.Array, scale, target, penal
   notroot = (~is_root).astype(dtype)
   S = S.astype(dtype)
   diag = jnp.diagonal(S)
-  # Pre-order intervals as floats (exact below 2^24): compares fuse with the
-  # arithmetic that uses them.
+  # Pre-order intervals as floats (exact below 2^24); the interval tests are
+  # clipped differences, lo <= key < hi iff clip(key - lo + 1, 0, 1) *
+  # clip(hi - key, 0, 1) = 1 (integers), not compares: XLA:CPU fuses
+  # arithmetic into the passes and reductions that use them, where a
+  # compare-and-convert is written out first.
   key = lay.pos[lp].astype(dtype)[None, :]                   # [1, n]
   lo = lay.pos.astype(dtype)[:, None]                         # [n', 1]
   hi = (lay.pos + lay.cnt).astype(dtype)[:, None]
@@ -339,22 +349,24 @@ def tree_loss_and_grad(params: SoftHierarchy, S: jax.Array, scale, target, penal
   plo = jnp.where(is_root[:, None], -1.0, lo[par_c]).astype(dtype)
   phi = jnp.where(is_root[:, None], -1.0, hi[par_c]).astype(dtype)
 
+  def inside(lo_, hi_):
+    return jnp.clip(key - lo_ + 1, 0, 1) * jnp.clip(hi_ - key, 0, 1)
+
   def anc():        # anc_T[u, i] = 1 iff point i lies under u
-    return ((key >= lo) & (key < hi)).astype(dtype)
+    return inside(lo, hi)
 
   def anc_par():    # anc_T[parent(u), i]
-    return ((key >= plo) & (key < phi)).astype(dtype)
+    return inside(plo, phi)
 
   Rn = _reach(lay, dtype)
   direct = jax.ops.segment_sum(jnp.ones((n,), dtype), lp, k)           # points per node
   size = direct @ Rn                                                    # subtree sums
-  diag_sub = jax.ops.segment_sum(diag, lp, k) @ Rn
   # Ysub_T[u, i] = sum_{j under u} S[i, j]: rows of S summed by their point's
   # parent (one n x n pass), then over subtrees (S symmetric).
   Ysub_T = _up_rows(jax.ops.segment_sum(S, lp, k), npar)
   # AM_T = anc * M with M = Ysub - diag * anc (anc^2 = anc).
   AM_T = anc() * (Ysub_T - diag[None, :])
-  W = 0.5 * jnp.sum(anc() * Ysub_T, axis=1) - 0.5 * diag_sub          # float[n']
+  W = 0.5 * jnp.sum(AM_T, axis=1)                                     # float[n']
   size_par = jnp.where(is_root, 0, size[par_c])
   d = size - size_par + 2 * is_root
   cost = jnp.sum(W * d) - 2 * W[k - 1]
