@@ -28,18 +28,29 @@ products. Children have smaller indices than their parents, so
 * ``M = S0 Anc`` (similarity of each point to the points under each node)
   is the rows of ``S`` summed by their point's parent (a segment sum), then
   a subtree sum: ``O(n^2)`` additions instead of ``2 n^2 n'`` flops;
-* a per-parent lookup is a row gather.
+* whether a point lies under a node (or under its parent) is an interval
+  test on pre-order positions, computed inside the passes that use it;
+  small per-node sums (sizes, colour counts) are products with the hard
+  reach matrix.
 
 On XLA:CPU this layout beat pre-order prefix sums with Euler-tour column
 gathers by about 3x at n = 4,000, n' = 512 (``benchmarks/bench_soft.py
-step``); two ``[n', n]`` transposes remain (the gradient of ``A`` and the
-points' sums by parent of ``A M``).
+step``). What decides the time there is the number of ``[n', n]`` arrays
+written to memory, so the code avoids them: compares are written as
+clipped arithmetic (XLA:CPU fuses arithmetic into a reduction, a
+compare-and-convert it writes out first), the children's sums are
+scattered into the gradient in place, and ``gB`` is computed on its
+support only, where the points-by-subtree term is ``2 W`` (no second
+transpose). One ``[n', n]`` transpose remains (``gA`` to the parameters'
+layout), done once in blocks so that the optimiser reads it contiguously
+(a plain transpose was fused into each of its consumers, each reading with
+a stride).
 
 Per step: ``O(n^2 + n n' + n'^2)`` work plus ``O(n')`` sequential scalar
 steps (the DFS layout). Exactness: the value equals
 :func:`fairhc_jax.dasgupta_cost` of the decoded tree before clean-up
 (tested), and the gradients equal ``jax.grad`` of the dense loss at one-hot
-``A`` (tested in float64).
+``A`` (``gB`` on ``B``'s support, zero off it; tested in float64).
 """
 
 from __future__ import annotations
