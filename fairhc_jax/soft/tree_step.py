@@ -183,45 +183,6 @@ def layout(leaf_parent: jax.Array, node_parent: jax.Array) -> Layout:
                 point_order, lo, hi, direct_hi)
 
 
-def _ranges(C, lo, hi):
-  """``C[:, hi] - C[:, lo]`` for a prefix sum ``C`` with a leading zero column."""
-  return jnp.take(C, hi, axis=-1) - jnp.take(C, lo, axis=-1)
-
-
-_BLOCK = 32
-
-
-def _cumsum_last(X):
-  """Inclusive prefix sums along the last axis by blocked matrix multiplies.
-
-  ``jnp.cumsum`` lowers to a windowed reduction that is 4-5x slower on
-  XLA:CPU at these sizes; this is two small triangular products (blocks of
-  32, then the block totals), ``64`` flops per element.
-  """
-  *lead, L = X.shape
-  b = _BLOCK
-  nb = -(-L // b)
-  Xp = jnp.pad(X, [(0, 0)] * len(lead) + [(0, nb * b - L)]).reshape(*lead, nb, b)
-  inner = Xp @ jnp.triu(jnp.ones((b, b), X.dtype))
-  carry = inner[..., -1] @ jnp.triu(jnp.ones((nb, nb), X.dtype), 1)
-  return (inner + carry[..., None]).reshape(*lead, nb * b)[..., :L]
-
-
-def _prefix(X, axis=-1):
-  """Prefix sums along ``axis`` with a leading zero (length + 1)."""
-  X = jnp.moveaxis(X, axis, -1)
-  C = jnp.pad(_cumsum_last(X), [(0, 0)] * (X.ndim - 1) + [(1, 0)])
-  return jnp.moveaxis(C, -1, axis)
-
-
-def _subtree_point_sums(X, lay: Layout):
-  """``float[n', ...]``: ``sum_{i under u} X[i]`` (``Anc^T X``), ``X: float[n, ...]``."""
-  k = lay.node_parent.shape[0]
-  by_pos = jax.ops.segment_sum(X, lay.pos[lay.leaf_parent], k)     # rows = positions
-  C = _prefix(by_pos, axis=0)
-  return jnp.take(C, lay.pos + lay.cnt, axis=0) - jnp.take(C, lay.pos, axis=0)
-
-
 class TreeMetrics(NamedTuple):
   loss: jax.Array
   cost: jax.Array
