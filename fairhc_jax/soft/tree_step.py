@@ -28,18 +28,29 @@ products. Children have smaller indices than their parents, so
 * ``M = S0 Anc`` (similarity of each point to the points under each node)
   is the rows of ``S`` summed by their point's parent (a segment sum), then
   a subtree sum: ``O(n^2)`` additions instead of ``2 n^2 n'`` flops;
-* a per-parent lookup is a row gather.
+* whether a point lies under a node (or under its parent) is an interval
+  test on pre-order positions, computed inside the passes that use it;
+  small per-node sums (sizes, colour counts) are products with the hard
+  reach matrix.
 
 On XLA:CPU this layout beat pre-order prefix sums with Euler-tour column
 gathers by about 3x at n = 4,000, n' = 512 (``benchmarks/bench_soft.py
-step``); two ``[n', n]`` transposes remain (the gradient of ``A`` and the
-points' sums by parent of ``A M``).
+step``). What decides the time there is the number of ``[n', n]`` arrays
+written to memory, so the code avoids them: compares are written as
+clipped arithmetic (XLA:CPU fuses arithmetic into a reduction, a
+compare-and-convert it writes out first), the children's sums are
+scattered into the gradient in place, and ``gB`` is computed on its
+support only, where the points-by-subtree term is ``2 W`` (no second
+transpose). One ``[n', n]`` transpose remains (``gA`` to the parameters'
+layout), done once in blocks so that the optimiser reads it contiguously
+(a plain transpose was fused into each of its consumers, each reading with
+a stride).
 
 Per step: ``O(n^2 + n n' + n'^2)`` work plus ``O(n')`` sequential scalar
 steps (the DFS layout). Exactness: the value equals
 :func:`fairhc_jax.dasgupta_cost` of the decoded tree before clean-up
 (tested), and the gradients equal ``jax.grad`` of the dense loss at one-hot
-``A`` (tested in float64).
+``A`` (``gB`` on ``B``'s support, zero off it; tested in float64).
 """
 
 from __future__ import annotations
@@ -96,17 +107,34 @@ def hard_parents_kernel(params: SoftHierarchy):
   k = params.A.shape[-1]
   lp = _first_max(params.A)
   mask = _params.parent_mask(k)
-  npar = _first_max(jnp.where(mask, params.B, -jnp.inf))
+  low = jnp.asarray(-jnp.finfo(params.B.dtype).max, params.B.dtype)   # finite: see _first_max
+  npar = _first_max(jnp.where(mask, params.B, low))
   npar = npar.at[k - 1].set(k)
   return lp, npar
 
 
 def _first_max(X):
-  """``int32[r]``: index of the first maximum of every row (argmax is slow on XLA:CPU)."""
+  """``int32[r]``: index of the first maximum of every row (argmax is slow on XLA:CPU).
+
+  Rows must have a finite maximum (``-inf`` entries are fine elsewhere),
+  and a miss must be at least the smallest normal number below it: true
+  whenever the maximum is at least ``2^-100`` or so (simplex rows: at least
+  ``1 / k``), since two distinct floats that large differ by a normal number.
+  """
   k = X.shape[-1]
   # Float arithmetic, not a select and an integer min (3-4x slower on XLA:CPU):
-  # a miss adds k to its index, so the minimum is the first hit (exact below 2^24).
-  miss = (X != jnp.max(X, axis=-1, keepdims=True)).astype(jnp.float32)
+  # a miss adds k to its index, so the minimum is the first hit (exact below
+  # 2^24). The miss indicator is min((max - x) / tiny, 1) (0 at a hit, 1
+  # elsewhere), not a compare: XLA:CPU fuses it into the reduction, where a
+  # compare-and-convert is written out first and a sign() made the reduction
+  # 8x slower (measured at [4000, 512]).
+  m = jnp.max(X, axis=-1, keepdims=True)
+  # An identity rounding (the dtype's own widths): without it XLA:CPU fuses
+  # the broadcast of the maximum into the reduction and writes a full
+  # [r, k] array of row maxima (measured: 1.5x the time of the whole kernel).
+  fi = jnp.finfo(X.dtype)
+  m = jax.lax.reduce_precision(m, exponent_bits=fi.nexp, mantissa_bits=fi.nmant)
+  miss = jnp.minimum((m - X) * (1 / fi.tiny), 1).astype(jnp.float32)
   idx = jnp.arange(k, dtype=jnp.float32) + k * miss
   return jnp.min(idx, axis=-1).astype(jnp.int32)
 
@@ -155,45 +183,6 @@ def layout(leaf_parent: jax.Array, node_parent: jax.Array) -> Layout:
                 point_order, lo, hi, direct_hi)
 
 
-def _ranges(C, lo, hi):
-  """``C[:, hi] - C[:, lo]`` for a prefix sum ``C`` with a leading zero column."""
-  return jnp.take(C, hi, axis=-1) - jnp.take(C, lo, axis=-1)
-
-
-_BLOCK = 32
-
-
-def _cumsum_last(X):
-  """Inclusive prefix sums along the last axis by blocked matrix multiplies.
-
-  ``jnp.cumsum`` lowers to a windowed reduction that is 4-5x slower on
-  XLA:CPU at these sizes; this is two small triangular products (blocks of
-  32, then the block totals), ``64`` flops per element.
-  """
-  *lead, L = X.shape
-  b = _BLOCK
-  nb = -(-L // b)
-  Xp = jnp.pad(X, [(0, 0)] * len(lead) + [(0, nb * b - L)]).reshape(*lead, nb, b)
-  inner = Xp @ jnp.triu(jnp.ones((b, b), X.dtype))
-  carry = inner[..., -1] @ jnp.triu(jnp.ones((nb, nb), X.dtype), 1)
-  return (inner + carry[..., None]).reshape(*lead, nb * b)[..., :L]
-
-
-def _prefix(X, axis=-1):
-  """Prefix sums along ``axis`` with a leading zero (length + 1)."""
-  X = jnp.moveaxis(X, axis, -1)
-  C = jnp.pad(_cumsum_last(X), [(0, 0)] * (X.ndim - 1) + [(1, 0)])
-  return jnp.moveaxis(C, -1, axis)
-
-
-def _subtree_point_sums(X, lay: Layout):
-  """``float[n', ...]``: ``sum_{i under u} X[i]`` (``Anc^T X``), ``X: float[n, ...]``."""
-  k = lay.node_parent.shape[0]
-  by_pos = jax.ops.segment_sum(X, lay.pos[lay.leaf_parent], k)     # rows = positions
-  C = _prefix(by_pos, axis=0)
-  return jnp.take(C, lay.pos + lay.cnt, axis=0) - jnp.take(C, lay.pos, axis=0)
-
-
 class TreeMetrics(NamedTuple):
   loss: jax.Array
   cost: jax.Array
@@ -231,13 +220,77 @@ def _down_rows(X, node_parent):
   return jax.lax.fori_loop(0, k - 1, body, X)
 
 
+def _reach(lay: Layout, dtype):
+  """``float[n', n']``: ``Rn[z, y] = 1`` iff ``y`` is ``z`` or an ancestor of ``z``.
+
+  Built from the pre-order intervals (``pos[y] <= pos[z] < pos[y] +
+  cnt[y]``) in one elementwise pass: subtree sums of small per-node arrays
+  are then ``Rn^T X`` and path sums ``Rn X`` (``n'^2 m`` flops, no
+  sequential loop).
+  """
+  pz = lay.pos[:, None]
+  return ((pz >= lay.pos[None, :]) & (pz < (lay.pos + lay.cnt)[None, :])).astype(dtype)
+
+
+def _outer_sum(left, right):
+  """``left @ right`` for ``left: float[r, c]``, ``right: float[c, m]``, as broadcasts.
+
+  For a few colours (``c <= 8``) the sum of ``c`` rank-one broadcasts fuses
+  into its consumer's elementwise pass, where a dot on XLA:CPU writes a
+  fresh ``[r, m]`` array first.
+  """
+  c = left.shape[-1]
+  if c > 8:
+    return left @ right
+  out = left[:, 0:1] * right[0:1, :]
+  for g in range(1, c):
+    out = out + left[:, g:g + 1] * right[g:g + 1, :]
+  return out
+
+
+_T_BLOCK = 32
+
+
+def _transpose(X):
+  """``X.T`` (``float[m, r] -> float[r, m]``), materialised once, in blocks of 32 columns.
+
+  A plain ``X.T`` is fused by XLA:CPU into every consumer (the optimiser's
+  moment updates, the row means of the tangent projection, a segment sum),
+  each reading ``X`` with a stride; ``optimization_barrier`` does not stop
+  that (it is removed before fusion). A loop's result is a buffer, so
+  every consumer reads it contiguously; measured at ``[512, 4000]`` with
+  Adam-like consumers: half the time of the plain transpose.
+  """
+  m, r = X.shape
+  b = _T_BLOCK
+  nb = -(-r // b)
+  Xp = jnp.pad(X, ((0, 0), (0, nb * b - r)))
+
+  def body(j, out):
+    blk = jax.lax.dynamic_slice_in_dim(Xp, j * b, b, axis=1)
+    return jax.lax.dynamic_update_slice_in_dim(out, blk.T, j * b, axis=0)
+  return jax.lax.fori_loop(0, nb, body, jnp.zeros((nb * b, m), X.dtype))[:r]
+
+
 def tree_loss_and_grad(params: SoftHierarchy, S: jax.Array, scale, target, penalty):
   """Loss of the decoded tree and the relaxed gradient there (module docstring).
 
   The per-point, per-node quantities are held node-major (``float[n', n]``,
-  suffix ``_T``): every tree sum is then a loop of contiguous row additions
-  (:func:`_up_rows`, :func:`_down_rows`) and every per-parent lookup a row
-  gather; two transposes (``gA`` and ``A^T``-side sums) remain.
+  suffix ``_T``): every tree sum over ``n``-long rows is a loop of
+  contiguous row additions (:func:`_up_rows`, :func:`_down_rows`), and the
+  hard ancestor indicators of a node and of its parent are interval tests
+  on the pre-order positions, fused into the passes that use them (no
+  ``[n', n]`` indicator array, no row gather). One ``[n', n]`` transpose
+  remains (``gA`` to the parameters' layout), materialised once so that the
+  optimiser's passes read it contiguously.
+
+  ``gB`` is the gradient on ``B``'s support (``B[z, y]``, ``y > z``, rows
+  but the root's) and zero elsewhere: entries off the support never move
+  ``B`` (:func:`fairhc_jax.soft.tangent` and :func:`~.params.project` mask
+  them), and on the support the points-by-subtree term of the dense
+  gradient reduces to ``2 W(z)`` where ``y`` is a proper ancestor of ``z``
+  (a node above ``z`` never lies under it), so no second transpose is
+  needed.
 
   Args:
     params: a :class:`SoftHierarchy` (one instance).
@@ -247,49 +300,74 @@ def tree_loss_and_grad(params: SoftHierarchy, S: jax.Array, scale, target, penal
     penalty: ``float[]`` penalty weight.
 
   Returns:
-    ``(TreeMetrics, grads: SoftHierarchy)``.
+    ``(TreeMetrics, grads: SoftHierarchy)`` with ``grads.A: float[n, n']``,
+    ``grads.B: float[n', n']``.
   """
   dtype = params.A.dtype
   k = params.A.shape[-1]
+  n = params.A.shape[-2]
   lp, npar = hard_parents_kernel(params)
   lay = layout(lp, npar)
   is_root = jnp.arange(k) == k - 1
+  notroot = (~is_root).astype(dtype)
   S = S.astype(dtype)
-  # Hard ancestors: anc_T[u, i] = 1 iff point i's parent lies in u's subtree.
-  key = lay.pos[lp]
-  hi = lay.pos + lay.cnt
-  anc_T = ((key[None, :] >= lay.pos[:, None]) & (key[None, :] < hi[:, None])).astype(dtype)
-  size = jnp.sum(anc_T, axis=1)
-  # M_T[u, i] = sum_{j under u, j != i} S[i, j]: rows of S summed by their
-  # point's parent, then over subtrees (S symmetric).
-  M_T = (_up_rows(jax.ops.segment_sum(S, lp, k), npar)
-         - jnp.diagonal(S)[None, :] * anc_T)
-  AM_T = anc_T * M_T
-  W = 0.5 * jnp.sum(AM_T, axis=1)                            # float[n']
+  diag = jnp.diagonal(S)
+  # Pre-order intervals as floats (exact below 2^24); the interval tests are
+  # clipped differences, lo <= key < hi iff clip(key - lo + 1, 0, 1) *
+  # clip(hi - key, 0, 1) = 1 (integers), not compares: XLA:CPU fuses
+  # arithmetic into the passes and reductions that use them, where a
+  # compare-and-convert is written out first.
+  key = lay.pos[lp].astype(dtype)[None, :]                   # [1, n]
+  lo = lay.pos.astype(dtype)[:, None]                         # [n', 1]
+  hi = (lay.pos + lay.cnt).astype(dtype)[:, None]
   par_c = jnp.minimum(npar, k - 1)
+  # The root's parent interval is empty (lo = hi = -1): anc_par is 0 there.
+  plo = jnp.where(is_root[:, None], -1.0, lo[par_c]).astype(dtype)
+  phi = jnp.where(is_root[:, None], -1.0, hi[par_c]).astype(dtype)
+
+  def inside(lo_, hi_):
+    return jnp.clip(key - lo_ + 1, 0, 1) * jnp.clip(hi_ - key, 0, 1)
+
+  def anc():        # anc_T[u, i] = 1 iff point i lies under u
+    return inside(lo, hi)
+
+  def anc_par():    # anc_T[parent(u), i]
+    return inside(plo, phi)
+
+  Rn = _reach(lay, dtype)
+  direct = jax.ops.segment_sum(jnp.ones((n,), dtype), lp, k)           # points per node
+  size = direct @ Rn                                                    # subtree sums
+  # Ysub_T[u, i] = sum_{j under u} S[i, j]: rows of S summed by their point's
+  # parent (one n x n pass), then over subtrees (S symmetric).
+  Ysub_T = _up_rows(jax.ops.segment_sum(S, lp, k), npar)
+  # AM_T = anc * M with M = Ysub - diag * anc (anc^2 = anc).
+  AM_T = anc() * (Ysub_T - diag[None, :])
+  W = 0.5 * jnp.sum(AM_T, axis=1)                                     # float[n']
   size_par = jnp.where(is_root, 0, size[par_c])
   d = size - size_par + 2 * is_root
   cost = jnp.sum(W * d) - 2 * W[k - 1]
-  child_W = jnp.zeros(k + 1, dtype).at[npar].add(W)[:k]     # sum of W over children
-  anc_par_T = anc_T[par_c] * (~is_root)[:, None].astype(dtype)
-  child_AM_T = jax.ops.segment_sum(AM_T, npar, k + 1)[:k]   # sum of AM over children
-  G_T = (M_T * (d + (~is_root) - 1)[:, None] + (W - child_W)[:, None]
-         - 2 * AM_T + M_T * anc_par_T + child_AM_T)
-  G_T = G_T * scale
-  # Penalty of the exact colour counts.
+  child_W = jnp.zeros(k + 1, dtype).at[npar].add(W)[:k]               # sum of W over children
+  beta = (d + notroot - 1)[:, None]
+  a = anc()
+  M_T = Ysub_T - diag[None, :] * a
+  G_T = scale * (M_T * (beta + anc_par() - 2 * a) + (W - child_W)[:, None])
+  # Penalty of the exact colour counts (its gradient joins G_T's pass).
   if target is None:
     pen = jnp.zeros((), dtype)
   else:
     onehot = target.onehot.astype(dtype)
-    counts = _subtree_point_sums(onehot, lay)                # [n', c]
+    counts = Rn.T @ jax.ops.segment_sum(onehot, lp, k)                 # [n', c]
     pfun = lambda N: jnp.sum(_fair.node_violations(N, target)) / onehot.shape[0]
     pen, gN = jax.value_and_grad(pfun)(counts)
-    G_T = G_T + penalty * (gN @ onehot.T)
-  gA = _down_rows(G_T, npar).T                               # [n, n'] = G R^T
-  # dE/dB = R^T (A^T G) R^T + direct terms; A^T (G R^T) = (A^T G) R^T.
+    G_T = G_T + _outer_sum(penalty * gN, onehot.T)
+  # + the sum of AM over every node's children: scattered into G_T in place
+  # (the root's row has parent n' and is dropped), no zero-filled array.
+  G_T = G_T.at[npar].add(scale * AM_T, mode="drop")
+  # gA = G R^T: path sums, then the parameters' layout (one materialised transpose).
+  gA = _transpose(_down_rows(G_T, npar))                           # [n, n']
+  # dE/dB on its support: R^T (A^T G) R^T + scale W (2 [y above z] - size[y]).
   gB = _up_rows(jax.ops.segment_sum(gA, lp, k), npar)
-  # E[c, z] = sum_{i under z} AM[i, c].
-  E = _up_rows(jax.ops.segment_sum(AM_T.T, lp, k), npar).T
-  gB = gB + scale * (-W[:, None] * size[None, :] + E)
+  above = Rn * (1 - jnp.eye(k, dtype=dtype))                          # y proper ancestor of z
+  gB = (gB + scale * W[:, None] * (2 * above - size[None, :])) * _params.parent_mask(k, dtype)
   total = cost * scale + penalty * pen
   return TreeMetrics(total, cost * scale, pen), SoftHierarchy(gA, gB)
