@@ -41,8 +41,10 @@ about 1.5 ns per element.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
+import weakref
 from typing import NamedTuple, Optional
 
 import jax
@@ -75,13 +77,42 @@ def internal_mask(parent):
   return (parent != UNUSED) & (idx >= n)
 
 
+RANGES_CACHE_SIZE = 8
+"""Trees whose ``leaf_ranges`` :func:`tree_ranges` keeps (the most recently used)."""
+
+_ranges_cache: "collections.OrderedDict[int, tuple]" = collections.OrderedDict()
+
+
 def tree_ranges(h: Hierarchy) -> _hier.LeafRanges:
   """``leaf_ranges`` of ``h``'s parent array alone (heights never enter jit).
 
   Computed outside the kernels by the separately jitted ``leaf_ranges``, so
-  every kernel for the same ``n`` shares one compiled tree pass.
+  every kernel for the same ``n`` shares one compiled tree pass. An audit
+  checks one tree under batch after batch of colourings: the ranges of the
+  last :data:`RANGES_CACHE_SIZE` concrete ``jax.Array`` parent arrays are
+  kept, keyed by the array's identity (JAX arrays are immutable; a weak
+  reference confirms the very same array), so a repeated call skips the
+  tree pass (83 ms at n = 30,162 on the 2-core CPU, measured while other
+  jobs ran). NumPy arrays (mutable) and tracers are never cached.
   """
-  return _hier.leaf_ranges(Hierarchy(parent=h.parent))
+  parent = h.parent
+  cacheable = isinstance(parent, jax.Array) and not isinstance(parent, jax.core.Tracer)
+  if cacheable:
+    hit = _ranges_cache.get(id(parent))
+    if hit is not None and hit[0]() is parent:
+      _ranges_cache.move_to_end(id(parent))
+      return hit[1]
+  r = _hier.leaf_ranges(Hierarchy(parent=parent))
+  if cacheable:
+    try:
+      ref = weakref.ref(parent)
+    except TypeError:
+      return r
+    _ranges_cache[id(parent)] = (ref, r)
+    _ranges_cache.move_to_end(id(parent))
+    while len(_ranges_cache) > RANGES_CACHE_SIZE:
+      _ranges_cache.popitem(last=False)
+  return r
 
 
 def tree_views(parent, r: _hier.LeafRanges) -> TreeViews:
