@@ -51,13 +51,15 @@ from fairhc_jax.fairness.constraints import plan  # noqa: E402
 @functools.partial(jax.jit, static_argnames=("num_colors",))
 def int32_is_fair(parent, ranges, colors, lo_table, hi_table, min_size, blocks, *,
                   num_colors):
-  """The previous verdict path (int32 counts in the lane layout), for comparison."""
+  """The previous int32 path (scanned counts in the lane layout), for comparison."""
   tree, lo_node, hi_node, mixed, checked = _checks.check_setup(
       parent, ranges, lo_table, hi_table, min_size, blocks, False)
-  return _counts.map_chunks(
-      lambda cols: _checks.check_chunk(tree, cols, lo_node, hi_node, mixed, checked,
-                                       jnp.uint32(1), jnp.uint32(1), num_colors=num_colors,
-                                       data_shares=False)[0], colors)
+
+  def chunk(cols):
+    counts = _counts.counts_lanes_scan(tree, cols, num_colors)      # [m, c, b]
+    bad = (counts < lo_node[:, :, None]) | (counts > hi_node[:, :, None])
+    return ~jnp.any(bad & checked[:, None, None], axis=(0, 1))
+  return _counts.map_chunks(chunk, colors)
 
 
 @functools.partial(jax.jit, static_argnames=("num_colors",))

@@ -7,9 +7,11 @@ narrows the clusters that count (a minimum size, or "at and above these
 blocks"). Verdicts are integer comparisons against tabulated thresholds (or
 the emulated 64-bit test for proportional fairness with the data's shares),
 never float ratios: the same inputs give the same verdicts on every backend.
-The verdict-only path (:func:`verdict_chunk`, behind :func:`is_fair` and
-``fairness_probability``) holds those integers in float32, exact below 2^24
-(it applies only for ``n < 2^24`` and tabulated thresholds).
+The verdict-only path (:func:`bit_verdicts`, behind :func:`is_fair` and
+``fairness_probability`` for tabulated thresholds) packs 32 colourings into
+a word and counts with popcounts, integers only, exact for every ``n``. The
+previous float32 form (:func:`verdict_chunk`, exact below 2^24) is kept for
+comparison (``benchmarks/bench_audit.py``).
 """
 
 from __future__ import annotations
@@ -366,9 +368,11 @@ def is_fair(h, colors, constraint: Optional[Constraint] = None, *, scope=None,
   Same arguments and exact verdicts as :func:`check_fairness`, without the
   per-node outputs (``B * m * (c + 1)`` bytes for a batch). For tabulated
   constraints (all but :class:`Proportional` with the data's own shares)
-  and ``n < 2^24`` it runs the float32 kernel :func:`verdict_chunk`
-  (integer-valued, hence exact), several times faster than the int32
-  counts of :func:`check_fairness` on CPU.
+  it runs the bit-sliced integer kernel :func:`bit_verdicts` (32
+  colourings per word; exact), measured 20-30x faster than the int32
+  counts of :func:`check_fairness` on a 2-core CPU at n = 30,162
+  (``benchmarks/bench_audit.py``). Draw many colourings quickly with
+  :func:`fairhc_jax.fairness.random_colorings`.
   {args}
   Returns:
     ``bool[]`` (or ``bool[B]`` for a batch of colourings).
