@@ -7,7 +7,8 @@ and a point's colour is the number of (integer) cumulative thresholds its
 field reaches. A balanced coin needs one bit: 32 points per random word.
 Measured on the 2-core CPU (2,000 x 30,162 points, while other jobs ran):
 ``jax.random.bernoulli(key, 0.5, ...)`` 3.56 s, the 1-bit words alone
-0.11 s (``benchmarks/bench_audit.py`` prints both draws side by side).
+0.11 s and ``random_colorings`` (the words cut into ``int32`` colours)
+0.15-0.32 s (``benchmarks/bench_audit.py`` prints both draws side by side).
 """
 
 from __future__ import annotations
