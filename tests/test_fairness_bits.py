@@ -255,3 +255,20 @@ def test_random_colorings_rejects_bad_input():
     F.random_colorings(key, np.full((4, 2), 0.5), 3, 5)
   with pytest.raises(ValueError, match="random_colorings: num_samples must"):
     F.random_colorings(key, [0.5, 0.5], 0, 4)
+
+
+def test_tree_ranges_cache_is_per_array():
+  """The cached leaf ranges belong to the very parent array (never to another tree)."""
+  from fairhc_jax.hierarchy import Hierarchy, leaf_ranges
+  rng = np.random.default_rng(12)
+  p1, p2 = random_binary_parent(9, rng), random_binary_parent(9, rng)
+  h1 = Hierarchy(parent=jnp.asarray(p1, jnp.int32))
+  h2 = Hierarchy(parent=jnp.asarray(p2, jnp.int32))
+  for h, p in ((h1, p1), (h2, p2), (h1, p1)):
+    got = _counts.tree_ranges(h)
+    want = leaf_ranges(Hierarchy(parent=jnp.asarray(p, jnp.int32)))
+    for a, b in zip(got, want):
+      np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+  assert _counts.tree_ranges(h1) is _counts.tree_ranges(h1)        # cached
+  hn = Hierarchy(parent=np.asarray(p1, np.int32))                  # NumPy: mutable, not cached
+  assert _counts.tree_ranges(hn) is not _counts.tree_ranges(hn)
