@@ -437,8 +437,15 @@ def check_colors(
     else:
       # NumPy: integer min/max reductions are slow on XLA:CPU.
       cn = np.asarray(c)
-      lo = int(cn.min()) if cn.size else 0
-      hi = int(cn.max()) if cn.size else 0
+      # One pass when the colours are in range: the bitwise OR of int32
+      # values is negative iff one is, and bounds them all from above
+      # (0 <= OR < c puts every value in [0, c)); else exact min and max.
+      acc = int(np.bitwise_or.reduce(cn, axis=None)) if cn.size else 0
+      if num_colors is not None and 0 <= acc < num_colors:
+        lo, hi = 0, acc
+      else:
+        lo = int(cn.min()) if cn.size else 0
+        hi = int(cn.max()) if cn.size else 0
     if num_colors is None:
       num_colors = hi + 1
     if lo < 0 or hi >= num_colors:

@@ -21,7 +21,8 @@ One idea per module:
 * :mod:`.report`: :func:`fairness_report`;
 * :mod:`.balance_stats`: :func:`cluster_balance`;
 * :mod:`.costs`: :func:`fairness_cost`, :func:`hierarchical_fairness_cost`;
-* :mod:`.audit`: :func:`fairness_probability`, :func:`observed_shares`.
+* :mod:`.audit`: :func:`fairness_probability`, :func:`observed_shares`;
+* :mod:`.sampling`: :func:`random_colorings` (many colourings from raw random bits).
 
 Every public function takes one colouring ``int[n]`` or a batch ``int[B, n]``,
 evaluated in one vectorised call with the tree-only work done once, and a
@@ -44,6 +45,7 @@ from fairhc_jax.fairness.constraints import (MAX_DENOMINATOR, Balance,
 from fairhc_jax.fairness.costs import fairness_cost, hierarchical_fairness_cost
 from fairhc_jax.fairness.counts import CHUNK, color_counts, color_counts_kernel
 from fairhc_jax.fairness.report import fairness_report
+from fairhc_jax.fairness.sampling import random_colorings
 from fairhc_jax.fairness.scope import (ClusterScope, checked_nodes,
                                        checked_nodes_kernel)
 
@@ -55,5 +57,5 @@ __all__ = [
     "cluster_balance", "color_counts", "color_counts_kernel",
     "constraint_num_colors", "describe_constraint", "fairness_cost",
     "fairness_probability", "fairness_report", "hierarchical_fairness_cost",
-    "is_fair", "is_fair_kernel", "observed_shares", "wilson_interval",
+    "is_fair", "is_fair_kernel", "observed_shares", "random_colorings", "wilson_interval",
 ]

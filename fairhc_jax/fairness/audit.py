@@ -111,17 +111,16 @@ def _probability_batch(key, parent, ranges, logits, lo_table, hi_table, num, den
             num_samples, index, keys):
     tree, lo_node, hi_node, mixed, checked = _checks_mod.check_setup(
         parent, ranges, lo_table, hi_table, min_size, blocks, leaf_rule)
-    use_float = _checks_mod.float_verdicts(n, data_shares)
-    if use_float:
-      low, high = _checks_mod.verdict_intervals(tree, lo_node, hi_node, checked,
-                                                num_colors)
+    use_bits = not data_shares    # tabulated thresholds: the bit-sliced integer path
+    if use_bits:
+      low, high = _checks_mod.verdict_bounds(tree, lo_node, hi_node, checked, num_colors)
 
     def one_chunk(args):
       i, k = args
       cols = jax.random.categorical(k, logits, axis=-1, shape=(chunk, n)).astype(jnp.int32)
-      if use_float:   # the same verdicts, several times faster on CPU
-        fair = _checks_mod.verdict_chunk(tree, cols, low, high, mixed,
-                                         num_colors=num_colors)
+      if use_bits:    # the same verdicts, many times faster on CPU
+        fair = _checks_mod.bit_verdicts(tree, cols, low, high, mixed,
+                                        num_colors=num_colors)
       else:
         fair = _checks_mod.check_chunk(tree, cols, lo_node, hi_node, mixed, checked, num,
                                        den, num_colors=num_colors,

@@ -27,8 +27,21 @@ The prefix sum has two forms, chosen with :func:`jax.lax.platform_dependent`:
 
 Both give the same integers (tested against NumPy).
 
-Verdict-only checks (``is_fair``, ``fairness_probability``) use a float32
-form instead, :func:`counts_rows`: colourings on the major axis, the
+Verdict-only checks (``is_fair``, ``fairness_probability``) use the
+bit-sliced form at the end of this module (:func:`leaf_words`,
+:func:`counts_before`): 32 colourings packed per word, gathered into DFS
+order as packed words (one gather per 32 colourings and point), a 32 x 32
+bit transpose per tile, then per node ``count(stop) - count(start)``, each
+from one row gather of a per-word table (the count before the word and the
+word) and a popcount, with the colourings on the minor axis. Integers
+only: exact for every ``n``. Measured on the 2-core CPU at n = 30,162,
+2,000 colourings of the whole-Census fairlet tree, while other jobs ran:
+0.20 s for the kernel against 1.12 s for the float32 form below (whose
+per-leaf gather into leaf order, matmul prefix sums over all ``n``
+positions and per-node column gathers each cost 1-3 ns per leaf and
+colouring); ``benchmarks/bench_audit.py`` prints both.
+
+The previous float32 form, :func:`counts_rows` (kept for comparison): colourings on the major axis, the
 one-hot column-gathered into leaf order, prefix sums by blocked triangular
 matmuls (:func:`prefix_sum_matmul`) and per-node counts as column gathers.
 Every count is an integer below 2^24 there (``n < 2^24``), so it is exact.
@@ -41,8 +54,10 @@ about 1.5 ns per element.
 
 from __future__ import annotations
 
+import collections
 import functools
 import math
+import weakref
 from typing import NamedTuple, Optional
 
 import jax
@@ -75,13 +90,42 @@ def internal_mask(parent):
   return (parent != UNUSED) & (idx >= n)
 
 
+RANGES_CACHE_SIZE = 8
+"""Trees whose ``leaf_ranges`` :func:`tree_ranges` keeps (the most recently used)."""
+
+_ranges_cache: "collections.OrderedDict[int, tuple]" = collections.OrderedDict()
+
+
 def tree_ranges(h: Hierarchy) -> _hier.LeafRanges:
   """``leaf_ranges`` of ``h``'s parent array alone (heights never enter jit).
 
   Computed outside the kernels by the separately jitted ``leaf_ranges``, so
-  every kernel for the same ``n`` shares one compiled tree pass.
+  every kernel for the same ``n`` shares one compiled tree pass. An audit
+  checks one tree under batch after batch of colourings: the ranges of the
+  last :data:`RANGES_CACHE_SIZE` concrete ``jax.Array`` parent arrays are
+  kept, keyed by the array's identity (JAX arrays are immutable; a weak
+  reference confirms the very same array), so a repeated call skips the
+  tree pass (83 ms at n = 30,162 on the 2-core CPU, measured while other
+  jobs ran). NumPy arrays (mutable) and tracers are never cached.
   """
-  return _hier.leaf_ranges(Hierarchy(parent=h.parent))
+  parent = h.parent
+  cacheable = isinstance(parent, jax.Array) and not isinstance(parent, jax.core.Tracer)
+  if cacheable:
+    hit = _ranges_cache.get(id(parent))
+    if hit is not None and hit[0]() is parent:
+      _ranges_cache.move_to_end(id(parent))
+      return hit[1]
+  r = _hier.leaf_ranges(Hierarchy(parent=parent))
+  if cacheable:
+    try:
+      ref = weakref.ref(parent)
+    except TypeError:
+      return r
+    _ranges_cache[id(parent)] = (ref, r)
+    _ranges_cache.move_to_end(id(parent))
+    while len(_ranges_cache) > RANGES_CACHE_SIZE:
+      _ranges_cache.popitem(last=False)
+  return r
 
 
 def tree_views(parent, r: _hier.LeafRanges) -> TreeViews:
@@ -159,7 +203,37 @@ def prefix_sum(x):
 def counts_lanes(tree: TreeViews, colors, num_colors: int, prefix=prefix_sum):
   """``int32[m, c, b]`` colour counts of ``b`` colourings ``int32[b, n]``.
 
-  The last colour's count is ``size`` minus the others (one prefix sum fewer).
+  Bit-sliced (:func:`leaf_words`, :func:`counts_before`): the batch's
+  colour planes packed 32 colourings to a word and gathered into DFS order
+  as words, then every node's counts from one row gather and a popcount
+  at each end of its leaf range, the colourings on the minor axis. The
+  last colour's count is ``size`` minus the others. Integers only (exact).
+  ``prefix`` computes the per-word prefix sums (:func:`prefix_sum` picks
+  the backend's fastest form).
+  """
+  b = colors.shape[0]
+  m = tree.sizes.shape[0]
+  n = tree.order.shape[0]
+  if num_colors == 1:
+    return jnp.broadcast_to(tree.sizes[:, None, None], (m, 1, b))
+  lane_words = lanes_of(leaf_words(tree.order, colors, num_colors))      # [w, p, 32 Q]
+  table = position_table(lane_words, prefix)
+  stop_w, stop_m = position_index(jnp.clip(tree.stop, 0, n))
+  start_w, start_m = position_index(jnp.clip(tree.start, 0, n))
+  part = (counts_before(table, stop_w, stop_m)
+          - counts_before(table, start_w, start_m))[:, :, :b]           # [m, p, b]
+  size = tree.sizes[:, None]
+  if num_colors == 2:
+    return jnp.stack([part[:, 0], size - part[:, 0]], axis=1)
+  return jnp.concatenate([part[:, :-1], (size - part[:, -1])[:, None]], axis=1)
+
+
+def counts_lanes_scan(tree: TreeViews, colors, num_colors: int, prefix=prefix_sum):
+  """``int32[m, c, b]``: the previous form of :func:`counts_lanes` (for comparison).
+
+  The batch transposed and gathered into leaf order element by element
+  (``colors.T[order]``, about 30 ns per element on XLA:CPU), one-hot int32
+  prefix sums over all ``n`` positions, row gathers at ``stop`` and ``start``.
   """
   b = colors.shape[0]
   m = tree.sizes.shape[0]
@@ -372,3 +446,166 @@ def color_counts(h, colors, num_colors: Optional[int] = None) -> jax.Array:
   counts = _counts_batch(h.parent, tree_ranges(h), colors, num_colors=c,
                          shard=batch_sharding(colors) if batched else None)
   return counts if batched else counts[0]
+
+
+# ---------------------------------------------------------------------------
+# Bit-sliced counts: 32 colourings per word, counts by popcounts.
+
+WORD = 32
+"""Bits per packed word (colourings per word, then leaf positions per word)."""
+
+LANES = 64
+"""Colourings per step of the bit-sliced path (a multiple of ``WORD``)."""
+
+_TRANSPOSE_MASKS = ((16, 0x0000FFFF), (8, 0x00FF00FF), (4, 0x0F0F0F0F),
+                    (2, 0x33333333), (1, 0x55555555))
+
+
+def num_planes(num_colors: int) -> int:
+  """Bit planes of the bit-sliced path: colour 0 for two colours; else ``c``.
+
+  With ``c > 2`` colours the planes are "colour ``g``" for ``g < c - 1`` and
+  "colour below ``c - 1``" (the rows of :func:`fairhc_jax.fairness.checks.verdict_bounds`).
+  """
+  return 1 if num_colors <= 2 else num_colors
+
+
+def plane_bits(colors, num_colors: int):
+  """``bool[p, ...]``: the planes of :func:`num_planes` of ``colors: int[...]``."""
+  if num_colors <= 2:
+    return (colors == 0)[None]
+  g = jnp.arange(num_colors - 1, dtype=colors.dtype).reshape((-1,) + (1,) * colors.ndim)
+  return jnp.concatenate([colors[None] == g, (colors < num_colors - 1)[None]])
+
+
+def pack_batch(colors, num_colors: int):
+  """``uint32[Q, p, n]``: the planes of ``b`` colourings packed 32 to a word.
+
+  Bit ``k`` of word ``[q, g, i]`` is plane ``g`` of colouring ``32 q + k`` at
+  point ``i``; ``Q = ceil(b / 32)`` (missing colourings are zero bits).
+  The 32-row groups are packed one per step of a ``lax.map``, so that the
+  packed words are materialised before anything gathers them (fused into a
+  gather, the packing re-reads 32 rows ``n`` apart per gathered word, about
+  ten times slower).
+
+  Args:
+    colors: ``int32[b, n]``, values in ``[0, num_colors)``.
+    num_colors: ``c >= 2`` (static).
+  """
+  b, n = colors.shape
+  q = -(-b // WORD)
+  if b < WORD:   # a small copy; the pad colour is arbitrary (those verdicts are dropped)
+    colors = jnp.pad(colors, ((0, WORD - b), (0, 0)))
+    b = WORD
+  shift = jnp.arange(WORD, dtype=jnp.uint32)[:, None]
+
+  def pack(i):                                      # -> [p, n]
+    # Group i is colourings 32 i .. 32 i + 31; the last group of a batch that
+    # is not a multiple of 32 is read from row b - 32 (no padded copy of the
+    # batch) and shifted down so that bit k is still colouring 32 i + k.
+    first = jnp.minimum(i * WORD, b - WORD)
+    rows = jax.lax.dynamic_slice_in_dim(colors, first, WORD)
+    bits = plane_bits(rows, num_colors).astype(jnp.uint32)      # [p, 32, n]
+    word = jnp.sum(bits << shift[None], axis=1, dtype=jnp.uint32)
+    return word >> (i * WORD - first).astype(jnp.uint32)
+
+  return jax.lax.map(pack, jnp.arange(q, dtype=jnp.int32))
+
+
+def bit_transpose32(x):
+  """Transposes the ``32 x 32`` bit matrix in the last axis of ``x: uint32[..., 32]``.
+
+  Bit ``i`` of ``out[..., k]`` is bit ``k`` of ``x[..., i]`` (five rounds
+  of masked shifts and exclusive ors, Hacker's Delight 7-3).
+  """
+  lead = x.shape[:-1]
+  for s, mask in _TRANSPOSE_MASKS:
+    y = x.reshape(lead + (WORD // (2 * s), 2, s))
+    a, b = y[..., 0, :], y[..., 1, :]            # rows with bit s of the index clear / set
+    t = ((a >> s) ^ b) & jnp.uint32(mask)
+    x = jnp.stack([a ^ (t << s), b ^ t], axis=-2).reshape(lead + (WORD,))
+  return x
+
+
+def num_words(n: int) -> int:
+  """Words per plane of :func:`leaf_words`: positions ``0..n`` all fall in one (``n // 32 + 1``)."""
+  return n // WORD + 1
+
+
+def leaf_words(order, colors, num_colors: int):
+  """``uint32[Q, p, w, 32]``: the batch's planes in DFS leaf order, 32 positions a word.
+
+  Bit ``i`` of word ``[q, g, j, k]`` is plane ``g`` of colouring ``32 q + k``
+  at DFS position ``32 j + i`` (zero past ``n``); ``w = num_words(n)``.
+  One gather per 32 colourings and point (on packed words), then a bit
+  transpose of every ``32 x 32`` tile.
+
+  Args:
+    order: ``int32[n]``, the leaves in DFS order.
+    colors: ``int32[b, n]``.
+    num_colors: ``c >= 2``.
+  """
+  n = colors.shape[1]
+  w = num_words(n)
+  packed = pack_batch(colors, num_colors)[..., order]           # [Q, p, n]
+  packed = jnp.pad(packed, ((0, 0), (0, 0), (0, w * WORD - n)))
+  q, p = packed.shape[:2]
+  return bit_transpose32(packed.reshape(q, p, w, WORD))
+
+
+def position_table(words, prefix=None):
+  """``int32[w, p, 2, L]``: per word and lane, the count before it and the word itself.
+
+  Args:
+    words: ``uint32[w, p, L]``: lane ``l`` of word ``j`` holds the plane's bits
+      at positions ``32 j .. 32 j + 31`` of one colouring.
+    prefix: the inclusive integer prefix sum along axis 0 (default
+      :func:`prefix_sum`).
+  """
+  pc = jax.lax.population_count(words).astype(jnp.int32)
+  before = (prefix or prefix_sum)(pc) - pc                        # exclusive, exact
+  return jnp.stack([before, jax.lax.bitcast_convert_type(words, jnp.int32)], axis=2)
+
+
+def position_index(pos):
+  """``(word, mask)`` of DFS positions ``pos: int32[K]`` for :func:`counts_before`."""
+  pos = pos.astype(jnp.int32)
+  low = (pos & (WORD - 1)).astype(jnp.uint32)
+  return pos >> 5, (jnp.uint32(1) << low) - jnp.uint32(1)
+
+
+def counts_before(table, word, mask):
+  """``int32[K, p, L]``: plane bits at DFS positions below each of ``K`` positions.
+
+  ``count(pos) = before[pos // 32] + popcount(word[pos // 32] & (2^(pos % 32) - 1))``:
+  one row gather of the table per position, integers only (exact).
+  """
+  rows = table[word]                                              # [K, p, 2, L]
+  bits = jax.lax.bitcast_convert_type(rows[:, :, 1], jnp.uint32) & mask[:, None, None]
+  return rows[:, :, 0] + jax.lax.population_count(bits).astype(jnp.int32)
+
+
+def lanes_of(tq):
+  """``uint32[w, p, L]`` from ``tq: uint32[g, p, w, 32]`` (``L = 32 g`` colourings)."""
+  g, p, w, _ = tq.shape
+  return jnp.transpose(tq, (2, 1, 0, 3)).reshape(w, p, g * WORD)
+
+
+def map_lanes(fn, words, lanes: int = LANES):
+  """Applies ``fn`` (``uint32[w, p, L]`` -> ``[..., L]``) to ``lanes`` colourings at a time.
+
+  Args:
+    words: ``uint32[Q, p, w, 32]`` from :func:`leaf_words`.
+
+  Returns:
+    ``fn``'s outputs for all ``32 Q`` colourings (padded up to a multiple of
+    ``lanes``), the colourings on the last axis.
+  """
+  q, p, w, _ = words.shape
+  g = max(1, min(lanes // WORD, q))
+  steps = -(-q // g)
+  if steps * g != q:
+    words = jnp.pad(words, ((0, steps * g - q), (0, 0), (0, 0), (0, 0)))
+  out = jax.lax.map(lambda tq: fn(lanes_of(tq)), words.reshape((steps, g) + words.shape[1:]))
+  return jax.tree_util.tree_map(
+      lambda x: jnp.moveaxis(x, 0, -2).reshape(x.shape[1:-1] + (steps * x.shape[-1],)), out)
