@@ -1103,36 +1103,26 @@ def _fast_step(state: FastSearchState, D, colors, eps, blocks=None, max_size=Non
   """One step of the fast schedule: many disjoint best swaps.
 
   Each point's best partner comes from the blocked swap kernel; the
-  candidates, from the most improving one, give a greedy matching over
-  fairlets (:func:`_greedy_swaps`: each accepted swap's two fairlets are
-  untouched by the better ones, and its change passes the acceptance rule
-  at the step's starting ``phi``). Swaps on disjoint pairs of fairlets do
-  not interact, so every accepted swap's change of ``phi`` is exact. Then
-  the table rows of the accepted swaps are updated, O(n) per swap.
+  candidates are scanned from the most improving one, accepting each whose
+  two fairlets are still untouched in this step (a greedy matching over
+  fairlets). Swaps on disjoint pairs of fairlets do not interact, so every
+  accepted swap's change of ``phi`` is exact. Then the table rows of the
+  accepted swaps are updated, O(n) per swap.
 
   After a step with swaps, the next step recomputes only the rows of the
   points in the fairlets it touched (``swap_deltas`` is symmetric, so every
-  pair whose change of ``phi`` moved has such an endpoint) and of the
-  points whose cached partner lies in one of them, and keeps the cached
-  best swaps of the other points (still exact values of valid swaps). Such a partial step may miss some swaps, so the
+  pair whose change of ``phi`` moved has such an endpoint) and keeps the
+  cached best swaps of the other points whose partner's fairlet was not
+  touched (still exact). Such a partial step may miss some swaps, so the
   search only stops after a full step (every row) finds none.
 
-  The row recomputation and the swap updates are masked loops up to a
-  traced count (:func:`_loop_upto`): the exact count on CPU (a step that
-  touched 2,000 points reads 2,000 rows of ``D``), the least of a few
-  static capacities (``n, n/4, n/16, ...``) on other backends.
-
-  Static layout (read by ``local_search``'s ``step``/``run`` from concrete
-  inputs): ``blocks`` (:func:`color_blocks`, colours sorted) restricts each
-  row to its colour's contiguous columns; ``max_size`` (the largest
-  fairlet) lets each row compute its table column ``d(u, Y_a)`` from its
-  own row of ``D`` through the member table, one row at a time and one row
-  ahead (loop-carried), instead of strided reads of the table (one cache
-  line per fairlet). Without them (traced inputs, e.g. under ``vmap`` of
-  the state), rows read their table column with strided reads, or, when
-  more than ``n/2`` rows are recomputed, from one transpose of the table (a
-  transpose of the ``k x n`` table cost about 1-5 s at n = 30,162,
-  measured).
+  The row recomputation, the candidate scan and the swap updates are
+  masked loops up to a traced count (:func:`_loop_upto`): the exact count
+  on CPU (a step that touched 2,000 points reads 2,000 rows of ``D``), the
+  least of a few static capacities (``n, n/4, n/16, ...``) on other
+  backends. Rows read their table column with strided reads, or, when more
+  than ``n/8`` rows are recomputed, from one transpose of the table (the
+  measured break-even on XLA:CPU at n = 12,800-30,162).
   """
   n = D.shape[0]
   k = state.table.shape[0]
@@ -1141,12 +1131,6 @@ def _fast_step(state: FastSearchState, D, colors, eps, blocks=None, max_size=Non
   # after a step without swaps), in index order.
   full = state.full_next
   rows_mask = state.touched[f0] | full
-  # Points whose cached partner's fairlet was touched: recompute them too
-  # (their cache is stale) rather than dropping them until a full step
-  # (measured on a Census sample of 8,000: 81 -> 43 steps, 4 -> 2 full
-  # steps, a lower final phi).
-  rows_mask = rows_mask | (state.touched[f0[jnp.minimum(state.best_partner, n - 1)]]
-                           & (state.best_partner < n))
   num_rows = jnp.sum(rows_mask).astype(jnp.int32)
   rows = jnp.nonzero(rows_mask, size=n, fill_value=n)[0].astype(jnp.int32)
   # Cached best swaps stay valid for the other points unless their partner's
