@@ -1103,26 +1103,39 @@ def _fast_step(state: FastSearchState, D, colors, eps, blocks=None, max_size=Non
   """One step of the fast schedule: many disjoint best swaps.
 
   Each point's best partner comes from the blocked swap kernel; the
-  candidates are scanned from the most improving one, accepting each whose
-  two fairlets are still untouched in this step (a greedy matching over
-  fairlets). Swaps on disjoint pairs of fairlets do not interact, so every
-  accepted swap's change of ``phi`` is exact. Then the table rows of the
-  accepted swaps are updated, O(n) per swap.
+  candidates, from the most improving one, give a greedy matching over
+  fairlets (:func:`_greedy_swaps`: each accepted swap's two fairlets are
+  untouched by the better ones, and its change passes the acceptance rule
+  at the step's starting ``phi``). Swaps on disjoint pairs of fairlets do
+  not interact, so every accepted swap's change of ``phi`` is exact. Then
+  the table rows of the accepted swaps are updated, O(n) per swap.
 
   After a step with swaps, the next step recomputes only the rows of the
   points in the fairlets it touched (``swap_deltas`` is symmetric, so every
   pair whose change of ``phi`` moved has such an endpoint) and keeps the
   cached best swaps of the other points whose partner's fairlet was not
   touched (still exact). Such a partial step may miss some swaps, so the
-  search only stops after a full step (every row) finds none.
+  search only stops after a full step (every row) finds none. (Also
+  recomputing the points whose cached partner went stale was measured and
+  rejected: on whole Census most steps became near-full, 210 s against
+  106 s.)
 
-  The row recomputation, the candidate scan and the swap updates are
-  masked loops up to a traced count (:func:`_loop_upto`): the exact count
-  on CPU (a step that touched 2,000 points reads 2,000 rows of ``D``), the
-  least of a few static capacities (``n, n/4, n/16, ...``) on other
-  backends. Rows read their table column with strided reads, or, when more
-  than ``n/8`` rows are recomputed, from one transpose of the table (the
-  measured break-even on XLA:CPU at n = 12,800-30,162).
+  The row recomputation and the swap updates are masked loops up to a
+  traced count (:func:`_loop_upto`): the exact count on CPU (a step that
+  touched 2,000 points reads 2,000 rows of ``D``), the least of a few
+  static capacities (``n, n/4, n/16, ...``) on other backends.
+
+  Static layout (read by ``local_search``'s ``step``/``run`` from concrete
+  inputs): ``blocks`` (:func:`color_blocks`, colours sorted) restricts each
+  row to its colour's contiguous columns; ``max_size`` (the largest
+  fairlet) lets each row compute its table column ``d(u, Y_a)`` from its
+  own row of ``D`` through the member table, one row at a time and one row
+  ahead (loop-carried), instead of strided reads of the table (one cache
+  line per fairlet). Without them (traced inputs, e.g. under ``vmap`` of
+  the state), rows read their table column with strided reads, or, when
+  more than ``n/2`` rows are recomputed, from one transpose of the table (a
+  transpose of the ``k x n`` table cost about 1-5 s at n = 30,162,
+  measured).
   """
   n = D.shape[0]
   k = state.table.shape[0]
