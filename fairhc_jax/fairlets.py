@@ -882,7 +882,65 @@ def _loop_upto(count, caps, body, init):
       cpu=lambda: jax.lax.fori_loop(0, count, body, init), default=fixed)
 
 
-def _recompute_rows(D, table, f, colors, rows, num_rows, init, transposed=False):
+def _swap_row_slice(D, table, f, own, column, lo: int, size: int, with_column=False):
+  """``row(u) -> (delta, partner)`` over the columns ``[lo, lo + size)`` only.
+
+  For colour-sorted points (:func:`color_blocks`): a point's swap partners
+  all have its colour, i.e. lie in its colour's block of indices, so the
+  row is :func:`_swap_row`'s expression on that one contiguous slice
+  (contiguous reads of ``D[u]`` and ``table[f(u)]``, no colour mask). Same
+  values, same partner (lowest index on ties: the slice is in index order).
+  """
+  fs = jax.lax.slice_in_dim(f, lo, lo + size)
+  own_s = jax.lax.slice_in_dim(own, lo, lo + size)
+  iota = jnp.arange(size, dtype=jnp.int32)
+  n = D.shape[0]
+
+  def row(u, col=None):
+    start = jnp.asarray(lo, jnp.int32)
+    tr = jax.lax.dynamic_slice(table, (f[u].astype(jnp.int32), start), (1, size))[0]
+    dr = jax.lax.dynamic_slice(D, (u.astype(jnp.int32), start), (1, size))[0]
+    dl = tr + (column(u) if col is None else col)[fs] - own[u] - own_s - 2 * dr
+    dl = jnp.where(fs != f[u], dl, jnp.inf)
+    m = jnp.min(dl)
+    idx = lo + jnp.min(jnp.where(dl == m, iota, size))
+    return m, jnp.where(jnp.isfinite(m), idx, n).astype(jnp.int32)
+
+  return row
+
+
+def color_blocks(colors: Any) -> Optional[tuple[tuple[int, int], ...]]:
+  """``((lo_0, size_0), ...)`` when the colours are sorted, else ``None``.
+
+  Host-side (NumPy) on a concrete ``int[n]``: for colours in non-decreasing
+  order, each present colour's contiguous index range, in order. The fast
+  schedule then computes each row over its colour's block only (for
+  Census gender at 1:3 that is ``(1/3)^2 + (2/3)^2 = 5/9`` of the row
+  elements); :func:`fairhc_jax.algorithms.fairlet_hc.fair_hierarchical_clustering`
+  sorts the points by colour for it. Traced or unsorted colours: ``None``
+  (the general rows, same result).
+  """
+  if not _checks.is_concrete(colors):
+    return None
+  c = np.asarray(colors)
+  if c.ndim != 1 or c.size == 0 or np.any(np.diff(c) < 0):
+    return None
+  cuts = np.flatnonzero(np.diff(c)) + 1
+  starts = np.concatenate([[0], cuts])
+  ends = np.concatenate([cuts, [c.size]])
+  return tuple((int(a), int(b - a)) for a, b in zip(starts, ends))
+
+
+def _members_sum(du, safe, real):
+  """``float[k]``: ``sum_s du[members[a, s]]`` over real slots, in slot order."""
+  acc = jnp.where(real[:, 0], du[safe[:, 0]], 0)
+  for s in range(1, safe.shape[1]):
+    acc = acc + jnp.where(real[:, s], du[safe[:, s]], 0)
+  return acc
+
+
+def _recompute_rows(D, table, f, colors, rows, num_rows, init, transposed=False,
+                    blocks=None, members=None):
   """Writes the best swaps of ``rows[:num_rows]`` into ``init = (delta, partner)``.
 
   The rows go in blocks of :func:`_row_block` through :func:`best_swaps`'s
@@ -892,17 +950,75 @@ def _recompute_rows(D, table, f, colors, rows, num_rows, init, transposed=False)
   capacities elsewhere). ``rows`` is padded with ``n`` (dropped on write).
   ``transposed``: read each row's column of the table from one transpose
   (pays off when most rows are recomputed) instead of strided reads.
+  ``blocks``: static colour blocks from :func:`color_blocks` (the colours
+  sorted): the rows of each colour go through :func:`_swap_row_slice` on
+  their colour's columns only (``rows`` is in index order, so each colour's
+  rows are one contiguous run of it).
   """
   n = D.shape[0]
   block = _row_block(n)
   num_blocks_max = -(-n // block)
   padded = jnp.concatenate([rows, jnp.full(num_blocks_max * block - n, n, jnp.int32)])
   own = _own(table, f)
-  if transposed:
+  if members is not None:
+    # d(u, Y_a) for every a from the row D[u] itself (read anyway): gathers
+    # from one row in cache, where table[:, u] reads one cache line per
+    # fairlet (memory-latency bound: 0.6 ms a row at n = 30,162).
+    real = members < n
+    safe = jnp.minimum(members, n - 1)
+
+    def column(u):
+      return _members_sum(D[u], safe, real)
+  elif transposed:
     table_t = table.T
     column = lambda u: table_t[u]
   else:
     column = lambda u: table[:, u]
+  if blocks is not None:
+    block = 1 if members is not None else block  # one row at a time: 1-D gathers
+    carry = init
+    for lo, size in blocks:
+      start = jnp.searchsorted(rows, lo, side="left").astype(jnp.int32)
+      end = jnp.minimum(jnp.searchsorted(rows, lo + size, side="left"),
+                        num_rows).astype(jnp.int32)
+      count = jnp.maximum(end - start, 0)
+      row_c = _swap_row_slice(D, table, f, own, column, lo, size)
+      max_blocks_c = -(-size // block)
+
+      def rows_at(b, start=start, end=end):
+        pos = start + b * block + jnp.arange(block, dtype=jnp.int32)
+        return jnp.where(pos < end, padded[jnp.minimum(pos, padded.shape[0] - 1)], n)
+
+      if members is None:
+        def body_c(b, carry, rows_at=rows_at, row_c=row_c):
+          delta, partner = carry
+          us = rows_at(b)
+          m, idx = jax.vmap(row_c)(jnp.minimum(us, n - 1))
+          return (delta.at[us].set(m, mode="drop"),
+                  partner.at[us].set(idx, mode="drop"))
+
+        carry = _loop_upto((count + block - 1) // block, _capacities(max_blocks_c),
+                           body_c, carry)
+      else:
+        # Software-pipelined: each iteration computes the next rows' table
+        # columns into the loop carry. A loop-carried value is materialised;
+        # fused into the row, XLA:CPU recomputes the column's gathers for
+        # every element (measured 14 ns per element at n = 30,162).
+        cols_of = jax.vmap(column)
+
+        def body_c(b, carry, rows_at=rows_at, row_c=row_c, cols_of=cols_of):
+          delta, partner, cols = carry
+          us = rows_at(b)
+          m, idx = jax.vmap(row_c)(jnp.minimum(us, n - 1), cols)
+          nxt = cols_of(jnp.minimum(rows_at(b + 1), n - 1))
+          return (delta.at[us].set(m, mode="drop"),
+                  partner.at[us].set(idx, mode="drop"), nxt)
+
+        cols0 = cols_of(jnp.minimum(rows_at(0), n - 1))
+        *carry, _ = _loop_upto((count + block - 1) // block, _capacities(max_blocks_c),
+                               body_c, (*carry, cols0))
+        carry = tuple(carry)
+    return carry
   row = _swap_row(D, table, f, colors, own, column)
   num_blocks = (num_rows + block - 1) // block
 
@@ -917,30 +1033,109 @@ def _recompute_rows(D, table, f, colors, rows, num_rows, init, transposed=False)
   return _loop_upto(num_blocks, _capacities(num_blocks_max), body, init)
 
 
-def _fast_step(state: FastSearchState, D, colors, eps):
+def _greedy_swaps(delta, partner, f, k: int, max_swaps: int, threshold, phi, floor):
+  """The greedy matching of a step: disjoint fairlet pairs, best swaps first.
+
+  Candidate ``u`` proposes the swap ``(u, partner[u])`` between fairlets
+  ``f(u)`` and ``f(partner[u])`` when ``delta[u] < threshold`` (the
+  acceptance rule at the step's starting ``phi``). The result is the
+  sequential greedy over the candidates sorted by ``(delta, u)``: take a
+  swap when neither fairlet was taken before. It is computed in rounds
+  without a per-candidate loop: every round takes each remaining swap that
+  is the first (in that order) of all remaining swaps touching either of
+  its fairlets (they are pairwise disjoint and would be taken by the
+  sequential greedy), then drops the swaps touching a taken fairlet; the
+  first remaining swap always wins, so the rounds end. Integer work only
+  (ranks, ``min`` scatters): the same on every backend.
+
+  Each taken swap's change is below the threshold at the step's ``phi``,
+  hence below it at the running ``phi`` (which only falls, loosening the
+  rule), so it passes the acceptance rule in any order. The floor rule is
+  applied in the greedy order: swaps are taken while the running ``phi``
+  (a cumulative sum in that order) is above ``floor``.
+
+  Returns:
+    ``(count, acc_u int32[max_swaps], acc_v int32[max_swaps], used bool[k])``:
+    the taken swaps in greedy order (padding after ``count``) and the
+    fairlets they touch.
+  """
+  n = delta.shape[0]
+  order = jnp.argsort(delta, stable=True).astype(jnp.int32)
+  rank = jnp.zeros(n, jnp.int32).at[order].set(jnp.arange(n, dtype=jnp.int32))
+  fi = f
+  fj = f[jnp.minimum(partner, n - 1)]
+  alive0 = (delta < threshold) & (partner < n)
+  big = jnp.int32(n)
+
+  def cond(carry):
+    alive, _, _ = carry
+    return jnp.any(alive)
+
+  def body(carry):
+    alive, used, taken = carry
+    key = jnp.where(alive, rank, big)
+    first = jnp.full(k, big, jnp.int32).at[fi].min(key).at[fj].min(key)
+    win = alive & (first[fi] == rank) & (first[fj] == rank)
+    hit = jnp.zeros(k, bool).at[jnp.where(win, fi, k)].set(True, mode="drop")
+    hit = hit.at[jnp.where(win, fj, k)].set(True, mode="drop")
+    used = used | hit
+    alive = alive & ~used[fi] & ~used[fj]
+    return alive, used, taken | win
+
+  _, _, taken = jax.lax.while_loop(
+      cond, body, (alive0, jnp.zeros(k, bool), jnp.zeros(n, bool)))
+  # The taken swaps in greedy order, while phi stays above the floor.
+  taken_sorted = taken[order]
+  d_sorted = jnp.where(taken_sorted, delta[order], 0)
+  phi_before = phi + jnp.cumsum(d_sorted) - d_sorted
+  taken_sorted = taken_sorted & (phi_before > floor)
+  count = jnp.sum(taken_sorted).astype(jnp.int32)
+  pos = jnp.nonzero(taken_sorted, size=max_swaps, fill_value=0)[0]
+  acc_u = order[pos]
+  acc_v = jnp.minimum(partner[acc_u], n - 1)
+  live = jnp.arange(max_swaps) < count
+  used = jnp.zeros(k, bool).at[jnp.where(live, fi[acc_u], k)].set(True, mode="drop")
+  used = used.at[jnp.where(live, fj[acc_u], k)].set(True, mode="drop")
+  return count, acc_u, acc_v, used
+
+
+def _fast_step(state: FastSearchState, D, colors, eps, blocks=None, max_size=None):
   """One step of the fast schedule: many disjoint best swaps.
 
   Each point's best partner comes from the blocked swap kernel; the
-  candidates are scanned from the most improving one, accepting each whose
-  two fairlets are still untouched in this step (a greedy matching over
-  fairlets). Swaps on disjoint pairs of fairlets do not interact, so every
-  accepted swap's change of ``phi`` is exact. Then the table rows of the
-  accepted swaps are updated, O(n) per swap.
+  candidates, from the most improving one, give a greedy matching over
+  fairlets (:func:`_greedy_swaps`: each accepted swap's two fairlets are
+  untouched by the better ones, and its change passes the acceptance rule
+  at the step's starting ``phi``). Swaps on disjoint pairs of fairlets do
+  not interact, so every accepted swap's change of ``phi`` is exact. Then
+  the table rows of the accepted swaps are updated, O(n) per swap.
 
   After a step with swaps, the next step recomputes only the rows of the
   points in the fairlets it touched (``swap_deltas`` is symmetric, so every
   pair whose change of ``phi`` moved has such an endpoint) and keeps the
   cached best swaps of the other points whose partner's fairlet was not
   touched (still exact). Such a partial step may miss some swaps, so the
-  search only stops after a full step (every row) finds none.
+  search only stops after a full step (every row) finds none. (Also
+  recomputing the points whose cached partner went stale was measured and
+  rejected: on whole Census most steps became near-full, 210 s against
+  106 s.)
 
-  The row recomputation, the candidate scan and the swap updates are
-  masked loops up to a traced count (:func:`_loop_upto`): the exact count
-  on CPU (a step that touched 2,000 points reads 2,000 rows of ``D``), the
-  least of a few static capacities (``n, n/4, n/16, ...``) on other
-  backends. Rows read their table column with strided reads, or, when more
-  than ``n/8`` rows are recomputed, from one transpose of the table (the
-  measured break-even on XLA:CPU at n = 12,800-30,162).
+  The row recomputation and the swap updates are masked loops up to a
+  traced count (:func:`_loop_upto`): the exact count on CPU (a step that
+  touched 2,000 points reads 2,000 rows of ``D``), the least of a few
+  static capacities (``n, n/4, n/16, ...``) on other backends.
+
+  Static layout (read by ``local_search``'s ``step``/``run`` from concrete
+  inputs): ``blocks`` (:func:`color_blocks`, colours sorted) restricts each
+  row to its colour's contiguous columns; ``max_size`` (the largest
+  fairlet) lets each row compute its table column ``d(u, Y_a)`` from its
+  own row of ``D`` through the member table, one row at a time and one row
+  ahead (loop-carried), instead of strided reads of the table (one cache
+  line per fairlet). Without them (traced inputs, e.g. under ``vmap`` of
+  the state), rows read their table column with strided reads, or, when
+  more than ``n/2`` rows are recomputed, from one transpose of the table (a
+  transpose of the ``k x n`` table cost about 1-5 s at n = 30,162,
+  measured).
   """
   n = D.shape[0]
   k = state.table.shape[0]
@@ -957,34 +1152,23 @@ def _fast_step(state: FastSearchState, D, colors, eps):
   stale = rows_mask | state.touched[f0[jnp.minimum(partner0, n - 1)]]
   delta0 = jnp.where(stale, jnp.inf, state.best_delta)
   partner0 = jnp.where(stale, n, partner0)
-  delta, partner = jax.lax.cond(
-      num_rows > n // 8,  # about where one transpose beats strided reads (measured)
-      lambda: _recompute_rows(D, state.table, f0, colors, rows, num_rows,
-                              (delta0, partner0), transposed=True),
-      lambda: _recompute_rows(D, state.table, f0, colors, rows, num_rows,
-                              (delta0, partner0)))
-  cand = jnp.argsort(delta).astype(jnp.int32)
+  if max_size is not None:
+    # Each row's table column from its own row of D (see _recompute_rows).
+    members, _ = fairlet_members(f0, k, max_size)
+    delta, partner = _recompute_rows(D, state.table, f0, colors, rows, num_rows,
+                                     (delta0, partner0), blocks=blocks, members=members)
+  else:
+    delta, partner = jax.lax.cond(
+        num_rows > n // 2,  # a transpose of the table costs more than strided reads below
+        lambda: _recompute_rows(D, state.table, f0, colors, rows, num_rows,
+                                (delta0, partner0), transposed=True, blocks=blocks),
+        lambda: _recompute_rows(D, state.table, f0, colors, rows, num_rows,
+                                (delta0, partner0), blocks=blocks))
   num_neg = jnp.sum(delta < 0).astype(jnp.int32)
   max_swaps = k // 2 + 1
-
-  def scan_body(c, carry):
-    used, phi, count, acc_u, acc_v = carry
-    u = cand[c]
-    v = partner[u]
-    d = delta[u]
-    i, j = f0[u], f0[jnp.minimum(v, n - 1)]
-    ok = ((c < num_neg) & (~used[i]) & (~used[j]) & (d < _threshold(phi, eps, n))
-          & (phi > state.phi_floor))
-    used = used.at[i].set(used[i] | ok).at[j].set(used[j] | ok)
-    slot = jnp.where(ok, count, max_swaps)  # out of range: dropped
-    acc_u = acc_u.at[slot].set(u, mode="drop")
-    acc_v = acc_v.at[slot].set(v, mode="drop")
-    return (used, jnp.where(ok, phi + d, phi), count + ok, acc_u, acc_v)
-
-  init = (jnp.zeros(k, bool), state.phi, jnp.zeros((), jnp.int32),
-          jnp.zeros(max_swaps, jnp.int32), jnp.zeros(max_swaps, jnp.int32))
-
-  used, _, count, acc_u, acc_v = _loop_upto(num_neg, _capacities(n), scan_body, init)
+  count, acc_u, acc_v, used = _greedy_swaps(delta, partner, f0, k, max_swaps,
+                                            _threshold(state.phi, eps, n), state.phi,
+                                            state.phi_floor)
 
   def do_swap(s, table):
     live = s < count
@@ -1013,17 +1197,23 @@ def _fast_step(state: FastSearchState, D, colors, eps):
 _BODIES = {"fast": _fast_step, "random": _random_round}
 
 
-@functools.partial(jax.jit, static_argnames="schedule")
-def _step_kernel(state, D, colors, eps, schedule):
-  body = _BODIES[schedule]
+def _body(schedule, blocks, max_size):
+  if schedule == "fast":
+    return functools.partial(_fast_step, blocks=blocks, max_size=max_size)
+  return _random_round
+
+
+@functools.partial(jax.jit, static_argnames=("schedule", "blocks", "max_size"))
+def _step_kernel(state, D, colors, eps, schedule, blocks=None, max_size=None):
+  body = _body(schedule, blocks, max_size)
   colors = colors.astype(jnp.int32)
   return jax.lax.cond(state.done, lambda s: s,
                       lambda s: body(s, D, colors, eps), state)
 
 
-@functools.partial(jax.jit, static_argnames="schedule")
-def _run_kernel(state, D, colors, eps, max_steps, schedule):
-  body = _BODIES[schedule]
+@functools.partial(jax.jit, static_argnames=("schedule", "blocks", "max_size"))
+def _run_kernel(state, D, colors, eps, max_steps, schedule, blocks=None, max_size=None):
+  body = _body(schedule, blocks, max_size)
   colors = colors.astype(jnp.int32)
   start = state.steps
 
@@ -1087,13 +1277,24 @@ def local_search(schedule: str = "fast", eps: float = 0.1) -> LocalSearch:
     return _random_init(key, D, decomposition.fairlet_of, decomposition.num_fairlets,
                         decomposition.max_size)
 
+  def layout(state, D, colors):
+    """Static facts read from concrete inputs: colour blocks, fairlet size."""
+    if schedule != "fast" or not _checks.is_concrete(D):
+      return {}
+    out = {"blocks": color_blocks(colors)}
+    f = state.fairlet_of
+    if _checks.is_concrete(f) and f.ndim == 1:
+      out["max_size"] = int(np.bincount(np.asarray(f)).max())
+    return out
+
   def step(state: SearchState, D, colors) -> SearchState:
-    return _step_kernel(state, D, jnp.asarray(colors), eps, schedule)
+    return _step_kernel(state, D, jnp.asarray(colors), eps, schedule,
+                        **layout(state, D, colors))
 
   def run(state: SearchState, D, colors, max_steps=None) -> SearchState:
     cap = _NO_CAP if max_steps is None else max_steps
     return _run_kernel(state, D, jnp.asarray(colors), eps,
-                       jnp.asarray(cap, jnp.int32), schedule)
+                       jnp.asarray(cap, jnp.int32), schedule, **layout(state, D, colors))
 
   init.__doc__ = f"Initial {schedule!r} search state: init(D, decomposition, key=None)."
   step.__doc__ = f"One {schedule!r} step (eps={eps}): step(state, D, colors)."

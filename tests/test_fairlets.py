@@ -636,3 +636,119 @@ def test_fixed_trip_count_form_equals_the_cpu_form_bitwise(monkeypatch):
   monkeypatch.setattr(fl, "FIXED_TRIP_COUNTS_ON_CPU", True)
   b = once()
   assert a[0] > 0 and a == b
+
+
+# ---------------------------------------------------------------------------
+# The colour-sorted fast path (colour blocks, columns from D's rows) and the
+# round-based greedy matching.
+
+
+def sorted_instance(seed, n=24, minority=8, bal=(1, 2)):
+  """A random instance with its points sorted by colour (0s first)."""
+  rng = np.random.default_rng(seed)
+  D = dist_matrix(rng, n)
+  colors = np.sort(colors_with(rng, (minority, n - minority))).astype(np.int32)
+  dec = fl.balance_decomposition(jax.random.key(seed), colors, bal)
+  return D, colors, dec
+
+
+def test_color_blocks():
+  assert fl.color_blocks(np.array([0, 0, 1, 1, 1])) == ((0, 2), (2, 3))
+  assert fl.color_blocks(np.array([2, 2, 2])) == ((0, 3),)
+  assert fl.color_blocks(np.array([0, 1, 0])) is None
+  assert fl.color_blocks(np.array([0, 2, 2, 5])) == ((0, 1), (1, 2), (3, 1))
+
+
+def best_swap_oracle(D, colors, f):
+  """Each point's best swap change and partner (lowest index on ties)."""
+  n = len(f)
+  base = phi_oracle(D, f)
+  best, arg = np.full(n, np.inf), np.full(n, n)
+  for u in range(n):
+    for v in range(n):
+      if colors[u] != colors[v] or f[u] == f[v]:
+        continue
+      g = f.copy()
+      g[u], g[v] = f[v], f[u]
+      d = phi_oracle(D, g) - base
+      if d < best[u] - 1e-12:
+        best[u], arg[u] = d, v
+  return best, arg
+
+
+def test_sliced_rows_equal_brute_force_on_the_given_rows():
+  """The colour-block rows (strided columns, and columns from D's rows)
+  write each listed point's brute-force best swap and nothing else."""
+  with jax.enable_x64(True):
+    D, colors, dec = sorted_instance(5, n=18, minority=6)
+    f = np.asarray(dec.fairlet_of)
+    Dj = jnp.asarray(D)
+    table = fl.fairlet_table(Dj, dec)
+    n = len(f)
+    best, arg = best_swap_oracle(D, colors, f)
+    blocks = fl.color_blocks(colors)
+    assert blocks == ((0, 6), (6, 12))
+    members, _ = fl.fairlet_members(dec.fairlet_of, dec.num_fairlets, dec.max_size)
+    listed = np.array([0, 4, 5, 6, 11, 17])  # both colours, block edges
+    rows = jnp.asarray(np.concatenate([listed, np.full(n - len(listed), n)]), jnp.int32)
+    init = (jnp.full(n, 7.0), jnp.full(n, -1, jnp.int32))
+    for mem in (None, members):
+      m, p = fl._recompute_rows(Dj, table, dec.fairlet_of, jnp.asarray(colors), rows,
+                                jnp.int32(len(listed)), init, blocks=blocks, members=mem)
+      m, p = np.asarray(m), np.asarray(p)
+      np.testing.assert_allclose(m[listed], best[listed], atol=1e-10)
+      np.testing.assert_array_equal(p[listed], arg[listed])
+      rest = np.setdiff1d(np.arange(n), listed)
+      assert np.all(m[rest] == 7.0) and np.all(p[rest] == -1)
+
+
+def greedy_oracle(delta, partner, f, threshold, phi, floor):
+  """Sequential greedy: candidates by (delta, index), disjoint fairlets."""
+  n = len(delta)
+  used, out = set(), []
+  for u in sorted(range(n), key=lambda x: (delta[x], x)):
+    if not delta[u] < threshold or partner[u] >= n:
+      continue
+    i, j = f[u], f[partner[u]]
+    if i in used or j in used:
+      continue
+    if not phi > floor:
+      break
+    used |= {i, j}
+    out.append((u, partner[u]))
+    phi += delta[u]
+  return out
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_greedy_swaps_equal_the_sequential_greedy(seed):
+  rng = np.random.default_rng(seed)
+  n, k = 40, 12
+  f = rng.integers(0, k, n).astype(np.int32)
+  partner = rng.integers(0, n, n).astype(np.int32)
+  partner = np.where(f[partner] == f, n, partner).astype(np.int32)  # some none
+  delta = np.round(rng.normal(size=n), 1)  # ties
+  delta[rng.random(n) < 0.2] = np.inf
+  floor = 0.0 if seed < 2 else 9.0  # seed 2, 3: the floor cuts the greedy
+  with jax.enable_x64(True):
+    count, acc_u, acc_v, used = fl._greedy_swaps(
+        jnp.asarray(delta), jnp.asarray(partner), jnp.asarray(f), k, k // 2 + 1,
+        -0.05, jnp.asarray(10.0), jnp.asarray(floor))
+  want = greedy_oracle(delta, partner, f, -0.05, 10.0, floor)
+  count = int(count)
+  got = list(zip(np.asarray(acc_u)[:count].tolist(), np.asarray(acc_v)[:count].tolist()))
+  assert got == want
+  assert set(np.flatnonzero(np.asarray(used)).tolist()) == {
+      int(f[x]) for pair in want for x in pair}
+
+
+def test_sorted_colours_fast_search_reaches_a_local_optimum():
+  """Through the public runner (colour blocks and columns from D's rows)."""
+  with jax.enable_x64(True):
+    for seed in range(2):
+      D, colors, dec = sorted_instance(seed, n=24, minority=8)
+      st = fl.run_local_search(jax.random.key(0), D, colors, dec, schedule="fast", eps=0.1)
+      f = np.asarray(st.fairlet_of)
+      assert locally_optimal(D, colors, f, 0.1)
+      np.testing.assert_allclose(float(st.phi), phi_oracle(D, f), rtol=1e-9)
+      assert composition(f, colors) == composition(np.asarray(dec.fairlet_of), colors)
