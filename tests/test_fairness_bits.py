@@ -18,29 +18,7 @@ from fairhc_jax.fairness import checks as _checks
 from fairhc_jax.fairness import counts as _counts
 from fairhc_jax.fairness import sampling as _sampling
 from fairhc_jax.hierarchy import from_parent
-
-
-def random_binary_parent(n, rng):
-  parent = np.full(2 * n - 1, -1, np.int64)
-  active = list(range(n))
-  nxt = n
-  while len(active) > 1:
-    i, j = sorted(rng.choice(len(active), 2, replace=False), reverse=True)
-    a, b = active.pop(i), active.pop(j)
-    parent[a] = parent[b] = nxt
-    active.append(nxt)
-    nxt += 1
-  return parent
-
-
-def oracle_counts(parent, colors, c):
-  n = (len(parent) + 1) // 2
-  out = np.zeros((len(parent), c), np.int64)
-  out[np.arange(n), colors] = 1
-  for u in range(len(parent)):
-    if parent[u] >= 0:
-      out[parent[u]] += out[u]
-  return out
+from fairness_oracles import oracle_counts, random_binary_parent
 
 
 def oracle_is_fair(parent, colors, c, lower, upper, min_size, leaf_rule=False):

@@ -1,11 +1,13 @@
-"""The float32 verdict path of ``is_fair`` / ``fairness_probability`` against NumPy oracles.
+"""The verdicts of ``is_fair`` / ``fairness_probability`` against NumPy oracles.
 
-``is_fair`` (and the Monte-Carlo audit) decide tabulated constraints with
-float32 prefix sums by blocked triangular matmuls
-(``counts.prefix_sum_matmul``) and per-node intervals
-(``checks.verdict_intervals``); ``check_fairness`` keeps the int32 path.
-The oracles here are independent: counts by summing children into parents
-with Python integers, verdicts with ``fractions.Fraction``.
+Written for the float32 verdict path (prefix sums by blocked triangular
+matmuls, ``counts.prefix_sum_matmul``, and per-node intervals,
+``checks.verdict_intervals``); since stop 19 the public functions run the
+bit-sliced integer path (``checks.bit_verdicts``, tested on its own in
+``test_fairness_bits.py``), so these cases, among them the exact ``3/4``
+boundaries at n = 50,000 and sums at ``2^24 - 1``, now check that path.
+The oracles are independent: counts by summing children into parents with
+Python integers, verdicts with ``fractions.Fraction``.
 """
 
 from fractions import Fraction
@@ -19,31 +21,7 @@ from fairhc_jax import fairness as F
 from fairhc_jax.fairness import checks as _checks
 from fairhc_jax.fairness import counts as _counts
 from fairhc_jax.hierarchy import from_parent
-
-
-def random_binary_parent(n, rng):
-  """Parent array of a random binary tree over n leaves (random pairs merged)."""
-  parent = np.full(2 * n - 1, -1, np.int64)
-  active = list(range(n))
-  nxt = n
-  while len(active) > 1:
-    i, j = sorted(rng.choice(len(active), 2, replace=False), reverse=True)
-    a, b = active.pop(i), active.pop(j)
-    parent[a] = parent[b] = nxt
-    active.append(nxt)
-    nxt += 1
-  return parent
-
-
-def oracle_counts(parent, colors, c):
-  """int64[m, c] by adding every node into its parent (children precede parents)."""
-  n = (len(parent) + 1) // 2
-  out = np.zeros((len(parent), c), np.int64)
-  out[np.arange(n), colors] = 1
-  for u in range(len(parent)):
-    if parent[u] >= 0:
-      out[parent[u]] += out[u]
-  return out
+from fairness_oracles import oracle_counts, random_binary_parent
 
 
 def oracle_is_fair(parent, colors, c, lower, upper, min_size):

@@ -617,9 +617,10 @@ def test_tree_objectives_rejects_and_validate_false():
 
 
 # Steps of several blocks with a padded (empty) block in the last step, and
-# one block per step: (block_size, step_elements) for n = 37 (B x n entries
-# per block): nb = 8, K = 3 -> 9 blocks (one padded); nb = 10, K = 1.
-_STEP_CASES = [(5, 3 * 5 * 37), (4, 1)]
+# the smallest steps (two blocks, the kernel's minimum): (block_size,
+# step_elements) for n = 37 (B x n entries per block): nb = 8, K = 3 -> 9
+# blocks (one padded); nb = 10, K = 2; nb = 13, K = 2 -> 14 (one padded).
+_STEP_CASES = [(5, 3 * 5 * 37), (4, 1), (3, 1)]
 
 
 def test_blocked_sums_multi_step_and_padded_blocks_float64():

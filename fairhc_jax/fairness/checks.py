@@ -121,31 +121,15 @@ def verdict_bounds(tree, lo_node, hi_node, checked, num_colors):
 
 
 def verdict_intervals(tree, lo_node, hi_node, checked, num_colors):
-  """``(low, high)``, ``float32[c', m]``: the fair range of each tested count per node.
+  """``(low, high)``, ``float32[c', m - n]``: :func:`verdict_bounds` as floats.
 
-  Row ``g < c - 1`` bounds colour ``g``'s count; the last row bounds the sum
-  of colours ``0..c-2`` (the last colour's count is ``size`` minus it). With
-  two colours both rows fold into one interval for colour 0. Unchecked
-  nodes get ``[-1, n + 1]``, which no count leaves. Only the slots
-  ``n..m-1`` (the only ones a check can count: leaves are never checked)
-  are returned, ``float32[c', m - n]``. Exact in float32 for ``n < 2^24``.
+  The same intervals (row ``g < c - 1`` bounds colour ``g``'s count, the
+  last row the sum of colours ``0..c-2``; unchecked nodes ``[-1, n + 1]``;
+  only the slots ``n..m-1``), for the float32 verdict path. Exact in
+  float32 for ``n < 2^24``.
   """
-  n = tree.order.shape[0]
-  size = tree.sizes[n:]
-  lo_node, hi_node, checked = lo_node[n:], hi_node[n:], checked[n:]
-  lo = lo_node[:, :-1].T                                       # [c-1, m-n]
-  hi = hi_node[:, :-1].T
-  lo_sum = size - hi_node[:, -1]
-  hi_sum = size - lo_node[:, -1]
-  if num_colors == 2:
-    low = jnp.maximum(lo[0], lo_sum)[None]
-    high = jnp.minimum(hi[0], hi_sum)[None]
-  else:
-    low = jnp.concatenate([lo, lo_sum[None]])
-    high = jnp.concatenate([hi, hi_sum[None]])
-  low = jnp.where(checked[None], low, -1).astype(jnp.float32)
-  high = jnp.where(checked[None], high, n + 1).astype(jnp.float32)
-  return low, high
+  low, high = verdict_bounds(tree, lo_node, hi_node, checked, num_colors)
+  return low.astype(jnp.float32), high.astype(jnp.float32)
 
 
 def verdict_chunk(tree, colors, low, high, mixed, *, num_colors):
