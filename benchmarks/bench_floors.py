@@ -30,26 +30,13 @@ Usage: python benchmarks/bench_floors.py [--sizes 4000,8000] [--rows 512] [--rep
 """
 
 import argparse
-import time
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-
-def best(fns, reps):
-  """Best (wall, cpu) seconds of each function, interleaved, after a warm call."""
-  for f in fns:
-    jax.block_until_ready(f())
-  out = [[float("inf"), float("inf")] for _ in fns]
-  for _ in range(reps):
-    for k, f in enumerate(fns):
-      t, p = time.perf_counter(), time.process_time()
-      jax.block_until_ready(f())
-      out[k][0] = min(out[k][0], time.perf_counter() - t)
-      out[k][1] = min(out[k][1], time.process_time() - p)
-  return out
+from compare_onepass import best  # (wall, cpu) best of interleaved warm runs
 
 
 def _value_factor(h, c, W):

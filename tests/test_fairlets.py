@@ -219,18 +219,7 @@ def test_step_row_recomputation_equals_brute_force_on_the_given_rows():
     Dj = jnp.asarray(D)
     table = fl.fairlet_table(Dj, dec)
     n = len(f)
-    base = phi_oracle(D, f)
-    best = np.full(n, np.inf)
-    arg = np.full(n, n)
-    for u in range(n):
-      for v in range(n):  # lowest partner index on ties
-        if colors[u] != colors[v] or f[u] == f[v]:
-          continue
-        g = f.copy()
-        g[u], g[v] = f[v], f[u]
-        d = phi_oracle(D, g) - base
-        if d < best[u] - 1e-12:
-          best[u], arg[u] = d, v
+    best, arg = best_swap_oracle(D, colors, f)
     listed = np.array([0, 4, 5, 11, 17])
     rows = jnp.asarray(np.concatenate([listed, np.full(n - len(listed), n)]), jnp.int32)
     init = (jnp.full(n, 7.0), jnp.full(n, -1, jnp.int32))

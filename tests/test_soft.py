@@ -15,6 +15,7 @@ import pytest
 
 import fairhc_jax as fh
 from fairhc_jax import soft
+from soft_oracles import bisect_projection, one_hot, oracle_cost, similarity
 
 RNG = np.random.default_rng(1234)
 
@@ -28,42 +29,6 @@ def random_soft_tree(rng, n, k):
     node_parent[z] = rng.integers(z + 1, k)
   leaf_parent = rng.integers(0, k, n)
   return leaf_parent, node_parent
-
-
-def one_hot(leaf_parent, node_parent, dtype=np.float64):
-  n, k = len(leaf_parent), len(node_parent)
-  A = np.zeros((n, k), dtype)
-  A[np.arange(n), leaf_parent] = 1
-  B = np.zeros((k, k), dtype)
-  for z in range(k):
-    if node_parent[z] >= 0:
-      B[z, node_parent[z]] = 1
-  return soft.SoftHierarchy(jnp.asarray(A), jnp.asarray(B))
-
-
-def oracle_cost(S, leaf_parent, node_parent):
-  """sum_{i<j} S[i,j] |leaves(lca(i,j))| by walking parent pointers."""
-  n = len(leaf_parent)
-
-  def path(i):
-    out, z = [], leaf_parent[i]
-    while z >= 0:
-      out.append(z)
-      z = node_parent[z]
-    return out
-
-  paths = [path(i) for i in range(n)]
-  under = {}
-  for i, p in enumerate(paths):
-    for z in p:
-      under[z] = under.get(z, 0) + 1
-  total = 0.0
-  for i in range(n):
-    for j in range(i + 1, n):
-      pj = set(paths[j])
-      lca = next(z for z in paths[i] if z in pj)
-      total += S[i, j] * under[lca]
-  return total
 
 
 def oracle_counts(colors, leaf_parent, node_parent, c):
@@ -97,12 +62,6 @@ def check_tree(parent, n):
       assert sum(1 for v in used if parent[v] == u) >= 2
   leaves = [u for u in used if not any(parent[v] == u for v in used)]
   assert sorted(leaves) == list(range(n))
-
-
-def similarity(rng, n):
-  X = rng.normal(size=(n, 2))
-  D = np.sqrt(((X[:, None] - X[None]) ** 2).sum(-1))
-  return 1 / (1 + D)
 
 
 # ---------------------------------------------------------------------------
@@ -262,21 +221,6 @@ def test_gradients_match_finite_differences():
 
 # ---------------------------------------------------------------------------
 # Projection.
-def bisect_projection(v, mask):
-  if not mask.any():
-    return np.zeros_like(v)
-  lo, hi = v[mask].min() - 1, v[mask].max()
-  for _ in range(200):
-    t = (lo + hi) / 2
-    if np.maximum(v[mask] - t, 0).sum() > 1:
-      lo = t
-    else:
-      hi = t
-  out = np.zeros_like(v)
-  out[mask] = np.maximum(v[mask] - (lo + hi) / 2, 0)
-  return out
-
-
 def test_project_is_euclidean_simplex_projection():
   rng = np.random.default_rng(19)
   n, k = 12, 6
