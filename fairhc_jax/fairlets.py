@@ -917,10 +917,9 @@ def color_blocks(colors: Any) -> Optional[tuple[tuple[int, int], ...]]:
   schedule then computes each row over its colour's block only (for
   Census gender at 1:3 that is ``(1/3)^2 + (2/3)^2 = 5/9`` of the row
   elements). :func:`fairhc_jax.algorithms.fairlet_hc.fair_hierarchical_clustering`
-  gets this when the caller's points are already sorted by colour; it does
-  not sort them itself (its tree, fairlets and distances stay in the
-  caller's point order). Traced or unsorted colours: ``None`` (the general
-  rows, same result).
+  sorts the points by colour itself and maps its outputs back to the
+  caller's order. Traced or unsorted colours: ``None`` (the general rows,
+  same result).
   """
   if not _checks.is_concrete(colors):
     return None
