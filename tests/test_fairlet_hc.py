@@ -552,6 +552,16 @@ def test_permute_in_place_equals_the_numpy_gather(n):
       assert M.is_deleted()  # donated: no second n x n buffer
 
 
+def test_permute_in_place_rejects_a_non_permutation():
+  D = jnp.zeros((3, 3))
+  with pytest.raises(ValueError, match=r"permute_in_place: order must be a permutation "
+                     r"of 0\.\.2"):
+    fhc.permute_in_place(D, [0, 0, 1])
+  with pytest.raises(ValueError, match=r"permute_in_place: D must be a square matrix"):
+    fhc.permute_in_place(jnp.zeros((2, 3)), [0, 1])
+  assert not D.is_deleted()  # rejected before anything ran
+
+
 def _relabelled(parent, order):
   """{cluster over the caller's points: node} for a tree on sorted positions."""
   return {frozenset(order[list(c)].tolist()): u for u, c in clusters(parent).items()}

@@ -474,8 +474,21 @@ def permute_in_place(D: jax.Array, order: Any) -> jax.Array:
 
   Returns:
     ``float[n, n]``, ``out[i, j] = D[order[i], order[j]]``.
+
+  Raises:
+    ValueError: ``D`` not square or ``order`` not a permutation of its rows.
   """
-  order = np.asarray(order, np.int32)
+  fn = "permute_in_place"
+  shape = tuple(getattr(D, "shape", ()))
+  if len(shape) != 2 or shape[0] != shape[1]:
+    _checks.fail(fn, "D", "be a square matrix float[n, n]", f"shape {shape}")
+  o = np.asarray(order)
+  n = shape[0]
+  if (o.shape != (n,) or o.dtype.kind not in "iu"
+      or not np.array_equal(np.sort(o), np.arange(n))):
+    _checks.fail(fn, "order", f"be a permutation of 0..{n - 1} (int[{n}])",
+                 _checks.describe(o))
+  order = o.astype(np.int32)
   plan = _move_plan(order)
   return _permute_in_place(D, jnp.asarray(order), *(jnp.asarray(p) for p in plan))
 
