@@ -534,3 +534,128 @@ def test_pipeline_memory_guard_names_the_fairlet_table(monkeypatch):
                      r"0.00 GB for the distance matrix, the 12 x 40 fairlet table"):
     fhc.fair_hierarchical_clustering(jax.random.key(0), X, colors, balance=(1, 3))
   assert fhc.pipeline_bytes(40, 12, np.float32) == 4 * (40 * 40 + 2 * 12 * 40 + 2 * 144)
+
+
+# ---------------------------------------------------------------------------
+# The colour-sorted run of unsorted points, mapped back to the caller's order.
+
+
+@pytest.mark.parametrize("n", [1, 2, 33])
+def test_permute_in_place_equals_the_numpy_gather(n):
+  rng = np.random.default_rng(n)
+  with jax.enable_x64(True):
+    for order in (rng.permutation(n), np.arange(n), np.roll(np.arange(n), 1)):
+      A = rng.normal(size=(n, n))
+      M = jnp.asarray(A)
+      out = np.asarray(fhc.permute_in_place(M, order))
+      np.testing.assert_array_equal(out, A[order][:, order])  # data movement: exact
+      assert M.is_deleted()  # donated: no second n x n buffer
+
+
+def test_permute_in_place_rejects_a_non_permutation():
+  D = jnp.zeros((3, 3))
+  with pytest.raises(ValueError, match=r"permute_in_place: order must be a permutation "
+                     r"of 0\.\.2"):
+    fhc.permute_in_place(D, [0, 0, 1])
+  with pytest.raises(ValueError, match=r"permute_in_place: D must be a square matrix"):
+    fhc.permute_in_place(jnp.zeros((2, 3)), [0, 1])
+  assert not D.is_deleted()  # rejected before anything ran
+
+
+def _relabelled(parent, order):
+  """{cluster over the caller's points: node} for a tree on sorted positions."""
+  return {frozenset(order[list(c)].tolist()): u for u, c in clusters(parent).items()}
+
+
+@pytest.mark.parametrize("case", [
+    "balance", "precomputed",
+    pytest.param("cap", marks=pytest.mark.slow),  # its own compiles: with --runslow
+])
+def test_unsorted_points_give_the_sorted_run_relabelled(monkeypatch, case):
+  """Unsorted colours: the run sorts internally; every output equals the run
+  on X[order], colors[order] with the points relabelled, checked with the
+  leaf-set oracle, the brute-force objectives and the fairness oracle
+  (two colours with the paper's tree; four colours, a cap and flat
+  fairlets; a precomputed matrix)."""
+  monkeypatch.setattr(fhc, "SORT_MIN_POINTS", 0)
+  if case == "cap":
+    rng = np.random.default_rng(8)
+    X = rng.normal(size=(40, 3))
+    colors = rng.permutation(np.arange(40) % 4).astype(np.int32)
+    kw, target = dict(alpha=1 / 4, inner="flat"), dict(t=4)
+  else:
+    X, colors = instance(11, 40, 12)
+    kw, target = dict(balance=(1, 3)), dict(balance=(1, 3))
+  order = np.argsort(colors, kind="stable")
+  assert not np.all(np.diff(colors) >= 0)
+  D = euclid(X)
+  if case == "precomputed":
+    arg, arg_sorted = D.astype(np.float32), D[order][:, order].astype(np.float32)
+    kw["metric"] = "precomputed"
+  else:
+    arg, arg_sorted = X, X[order]
+  key = jax.random.key(4)
+  a = fhc.fair_hierarchical_clustering(key, arg, colors, **kw)
+  b = fhc.fair_hierarchical_clustering(key, arg_sorted, colors[order], **kw)
+  assert b.stats.swaps > 0
+  # Fairlets and the tree: the same up to the relabelling p -> order[p].
+  np.testing.assert_array_equal(np.asarray(a.fairlets)[order], np.asarray(b.fairlets))
+  ca = {c: u for u, c in check_tree(a.hierarchy.parent, 40).items()}
+  cb = _relabelled(b.hierarchy.parent, order)
+  assert set(ca) == set(cb)
+  for c, u in ca.items():
+    assert float(a.hierarchy.height[u]) == float(b.hierarchy.height[cb[c]])
+  validate(a.hierarchy)
+  sa, sb = a.stats._asdict(), b.stats._asdict()
+  for name in sa:
+    if not name.startswith("time_"):
+      assert sa[name] == sb[name], name
+  # Distances in the caller's order, bitwise the matrix the tree was built from.
+  Da = np.asarray(a.distances)
+  np.testing.assert_allclose(Da, D, rtol=1e-5, atol=1e-5)
+  np.testing.assert_array_equal(Da[order][:, order], np.asarray(b.distances))
+  # Objectives of the caller-order tree: brute force on the caller's D.
+  L = _lca_sizes(a.hierarchy.parent, 40)
+  iu = np.triu_indices(40, 1)
+  oa, ob = a.objectives(), b.objectives()
+  np.testing.assert_allclose(float(oa.value), np.sum(D[iu] * L[iu]), rtol=1e-5)
+  np.testing.assert_allclose(float(oa.cost), np.sum(L[iu] / (1 + D[iu])), rtol=1e-5)
+  np.testing.assert_allclose(float(oa.value), float(ob.value), rtol=1e-6)
+  # Fair at and above the fairlets (flat: every internal node), in the
+  # caller's colours; the scope's blocks are the caller-order fairlets.
+  inner = kw.get("inner", "linkage")
+  assert_fair(a.hierarchy.parent, colors, a.fairlets, inner, **target)
+  if inner == "linkage":
+    assert np.array_equal(np.asarray(a.scope.blocks), np.asarray(a.fairlets))
+  else:
+    assert a.scope.blocks is None
+
+
+def test_precomputed_without_room_for_a_sorted_copy_stays_in_caller_order(monkeypatch):
+  """No room for a second n x n matrix: the run keeps the caller's order
+  (the same random decomposition as the sorted run) and is still fair."""
+  from fairhc_jax import memory
+  monkeypatch.setattr(fhc, "SORT_MIN_POINTS", 0)
+  X, colors = instance(12, 40, 12)
+  order = np.argsort(colors, kind="stable")
+  D = euclid(X).astype(np.float32)
+  k = 12  # balance_slots(12, 28, 1, 3): eight (1, 3) fairlets, four pairs
+  plain = fhc.pipeline_bytes(40, k, np.float32, precomputed=True)
+  copy = fhc.pipeline_bytes(40, k, np.float32, precomputed=True, sorted_copy=True)
+  free = (plain + copy) / 2 / memory.HEADROOM  # the plain run fits, the copy does not
+  monkeypatch.setattr(memory, "free_bytes", lambda device=None: free)
+  key = jax.random.key(2)
+  for schedule in (None, "fast"):
+    a = fhc.fair_hierarchical_clustering(key, D, colors, balance=(1, 3),
+                                         metric="precomputed", schedule=schedule)
+    assert a.stats.num_fairlets == k and a.stats.time_order == 0.0
+    assert a.distances is not None and np.array_equal(np.asarray(a.distances), D)
+    validate(a.hierarchy)
+    assert_fair(a.hierarchy.parent, colors, a.fairlets, "linkage", balance=(1, 3))
+    if schedule is None:  # the decomposition: the sorted run's, relabelled
+      monkeypatch.setattr(memory, "free_bytes", lambda device=None: None)
+      b = fhc.fair_hierarchical_clustering(key, D[order][:, order], colors[order],
+                                           balance=(1, 3), metric="precomputed",
+                                           schedule=None)
+      monkeypatch.setattr(memory, "free_bytes", lambda device=None: free)
+      np.testing.assert_array_equal(np.asarray(a.fairlets)[order], np.asarray(b.fairlets))

@@ -48,9 +48,17 @@ from fairhc_jax.objectives import TreeObjectives, tree_objectives_kernel
 METRICS = ("euclidean", "precomputed")
 
 
-def _pad_distance(D):
-  """A distance larger than every entry of ``D``: padding merges last."""
-  return 2 * jnp.max(D) + 1
+def _pad_distance(blocks, real):
+  """A distance larger than every real entry of the fairlet blocks: padding merges last.
+
+  ``blocks: float[k, mf, mf]`` (each fairlet's distances), ``real:
+  bool[k, mf, mf]`` (both slots real). Only the blocks are read (not all
+  of ``D``: at n = 30,162 a pass over ``D`` costs about 0.4 s); average
+  linkage inside a block merges its real points among themselves first at
+  distances at most this maximum, so the real merges (the ones kept) do not
+  depend on the value.
+  """
+  return 2 * jnp.max(jnp.where(real, blocks, 0)) + 1
 
 
 INNER = ("linkage", "flat")
@@ -140,7 +148,7 @@ def _fairlet_tree_kernel(D, fairlet_of, num_fairlets: int, max_size: int,
     top = n + (n - k)
     blocks = D[safe_members[:, :, None], safe_members[:, None, :]]
     pair_real = real[:, :, None] & real[:, None, :]
-    blocks = jnp.where(pair_real, blocks, _pad_distance(D))
+    blocks = jnp.where(pair_real, blocks, _pad_distance(blocks, pair_real))
     blocks = jnp.where(jnp.eye(mf, dtype=bool), 0, blocks)
     sub = jax.vmap(lambda b: linkage_kernel(b, method="average"))(blocks)
     # Global id of local node x of fairlet a (leaves: points; merges: base+t).
@@ -281,10 +289,15 @@ class FairHCStats(NamedTuple):
     swaps: swaps accepted by the local search.
     steps: its steps (rounds of ``n`` trials for ``"random"``).
     trials: swap candidates it examined.
-    time_distances: seconds for the distance matrix (0 if precomputed).
+    time_distances: seconds for the distance matrix (precomputed: 0, or the
+      colour-sorted copy when one was made).
     time_decomposition: seconds for the initial decomposition.
     time_local_search: seconds for the local search.
     time_tree: seconds for the fair tree.
+    time_order: seconds to put the distances back into the caller's point
+      order after a colour-sorted run (0 when the points came sorted or the
+      run stayed in the caller's order; see "Point order" in
+      :func:`fair_hierarchical_clustering`).
   """
 
   num_fairlets: int
@@ -300,6 +313,7 @@ class FairHCStats(NamedTuple):
   time_decomposition: float
   time_local_search: float
   time_tree: float
+  time_order: float = 0.0
 
 
 class FairHCResult(NamedTuple):
@@ -310,8 +324,12 @@ class FairHCResult(NamedTuple):
     fairlets: ``int32[n]``, the fairlet of each point (the tree's bottom
       fair layer).
     stats: :class:`FairHCStats`.
-    distances: ``float[n, n]``, the distance matrix used (handy for the
-      objectives; the input itself when ``metric="precomputed"``).
+    distances: ``float[n, n]``, the distance matrix used, in the caller's
+      point order (handy for the objectives; the input itself when
+      ``metric="precomputed"``). After a colour-sorted run (see "Point
+      order" in :func:`fair_hierarchical_clustering`) it is the sorted
+      run's matrix permuted back in place: bitwise the entries the tree
+      was built from.
     scope: the :class:`~fairhc_jax.fairness.ClusterScope` the fairness
       guarantee holds for: ``ClusterScope(blocks=fairlets)`` ("every
       cluster at and above the fairlets") for ``inner="linkage"``,
@@ -351,16 +369,148 @@ def _ready(x):
   return jax.block_until_ready(x)
 
 
-def pipeline_bytes(n: int, k: int, dtype, *, precomputed: bool = False) -> int:
+def pipeline_bytes(n: int, k: int, dtype, *, precomputed: bool = False,
+                   sorted_copy: bool = False) -> int:
   """Bytes of the pipeline's large buffers for ``n`` points and ``k`` fairlets.
 
   The ``n x n`` distances (not counted when precomputed: they exist
   already), the ``k x n`` fairlet table and the transposed copy the full
   swap step reads, and the ``k x k`` fairlet distances and their means.
+  ``sorted_copy``: plus one ``n x n`` copy (a precomputed matrix permuted
+  into colour order, see :func:`fair_hierarchical_clustering`).
   """
   item = np.dtype(dtype).itemsize
   d = 0 if precomputed else n * n * item
+  d += n * n * item if sorted_copy else 0
   return int(d + 2 * k * n * item + 2 * k * k * item)
+
+
+SORT_MIN_POINTS = 2048
+"""Below this many points :func:`fair_hierarchical_clustering` keeps the
+caller's order (a small run is compile-bound: the colour-sorted run's extra
+kernels, the permutations and the colour-block search, cost more than they
+save there). Tests lower it to run the sorted path on small inputs."""
+
+
+def colour_order(colors: Any) -> Optional[np.ndarray]:
+  """``int[n]`` stable argsort of a concrete colouring, ``None`` if already sorted.
+
+  Host-side (NumPy). ``order[p]`` is the caller's index of the point at
+  position ``p`` of the colour-sorted order.
+  """
+  c = np.asarray(colors)
+  if c.size < 2 or not np.any(np.diff(c) < 0):
+    return None
+  return np.argsort(c, kind="stable").astype(np.int32)
+
+
+def _move_plan(order: np.ndarray):
+  """Row moves that permute a matrix in place, cycle by cycle (NumPy).
+
+  For ``out[i] = in[order[i]]`` (every row read before it is overwritten):
+  ``dst[t]``, ``src[t]`` and two flags: ``save[t]`` (copy row ``dst[t]``
+  into the spare row first: the start of a cycle) and ``from_spare[t]``
+  (take the spare row instead of ``src[t]``: the end of a cycle).
+  """
+  n = order.shape[0]
+  dst = np.empty(n, np.int32)
+  src = np.empty(n, np.int32)
+  save = np.zeros(n, bool)
+  spare = np.zeros(n, bool)
+  seen = np.zeros(n, bool)
+  t = 0
+  for start in range(n):
+    if seen[start]:
+      continue
+    i = start
+    save[t] = True
+    while True:
+      seen[i] = True
+      j = int(order[i])
+      dst[t] = i
+      if j == start:
+        src[t] = start
+        spare[t] = True
+        t += 1
+        break
+      src[t] = j
+      t += 1
+      i = j
+  return dst, src, save, spare
+
+
+@functools.partial(jax.jit, donate_argnums=0)
+def _permute_in_place(D, order, dst, src, save, from_spare):
+  """``D[order][:, order]`` written over ``D`` (donated): one spare row, no copy.
+
+  ``n`` row moves along the permutation's cycles (:func:`_move_plan`); each
+  moved row is also permuted along its columns. Pure data movement: the
+  result equals ``D[order][:, order]`` bitwise. ``D: float[n, n]``,
+  ``order: int32[n]`` (a permutation), the plan ``int32[n]``/``bool[n]``.
+  """
+  n = D.shape[0]
+
+  def body(t, carry):
+    M, spare = carry
+    d = dst[t]
+    spare = jnp.where(save[t], jax.lax.dynamic_index_in_dim(M, d, keepdims=False), spare)
+    row = jnp.where(from_spare[t], spare,
+                    jax.lax.dynamic_index_in_dim(M, src[t], keepdims=False))
+    return jax.lax.dynamic_update_index_in_dim(M, row[order], d, 0), spare
+
+  M, _ = jax.lax.fori_loop(0, n, body, (D, jnp.zeros(n, D.dtype)))
+  return M
+
+
+def permute_in_place(D: jax.Array, order: Any) -> jax.Array:
+  """``D[order][:, order]`` without a second ``n x n`` buffer (``D`` is donated).
+
+  ``D`` must not be used afterwards (its buffer now holds the result on
+  backends that donate; elsewhere JAX copies and warns).
+
+  Args:
+    D: ``float[n, n]``.
+    order: ``int[n]``, a permutation of ``0..n-1`` (concrete).
+
+  Returns:
+    ``float[n, n]``, ``out[i, j] = D[order[i], order[j]]``.
+
+  Raises:
+    ValueError: ``D`` not square or ``order`` not a permutation of its rows.
+  """
+  fn = "permute_in_place"
+  shape = tuple(getattr(D, "shape", ()))
+  if len(shape) != 2 or shape[0] != shape[1]:
+    _checks.fail(fn, "D", "be a square matrix float[n, n]", f"shape {shape}")
+  o = np.asarray(order)
+  n = shape[0]
+  if (o.shape != (n,) or o.dtype.kind not in "iu"
+      or not np.array_equal(np.sort(o), np.arange(n))):
+    _checks.fail(fn, "order", f"be a permutation of 0..{n - 1} (int[{n}])",
+                 _checks.describe(o))
+  order = o.astype(np.int32)
+  plan = _move_plan(order)
+  return _permute_in_place(D, jnp.asarray(order), *(jnp.asarray(p) for p in plan))
+
+
+@jax.jit
+def _permuted_copy(D, order):
+  """``float[n, n]``: ``D[order][:, order]`` (a new matrix)."""
+  return D[order[:, None], order[None, :]]
+
+
+@jax.jit
+def _unsort_outputs(parent, height, fairlet_of, order):
+  """Maps a tree and fairlets on colour-sorted positions back to the caller's points.
+
+  Leaf ``p`` of the sorted run is the caller's point ``order[p]``; internal
+  nodes keep their ids (children stay below parents).
+  """
+  n = order.shape[0]
+  parent = parent.at[order].set(parent[:n])
+  height = height.at[order].set(height[:n])
+  f = jnp.zeros_like(fairlet_of).at[order].set(fairlet_of)
+  return parent, height, f
 
 
 def fair_hierarchical_clustering(
@@ -416,14 +566,31 @@ def fair_hierarchical_clustering(
     A :class:`FairHCResult` with ``.hierarchy``, ``.fairlets``, ``.stats``,
     ``.distances``, ``.scope`` and ``.constraint``.
 
-  Speed: with the points sorted by colour (``colors`` non-decreasing), the
-  fast local search computes each point's swaps over its own colour's
-  contiguous block of columns only (:func:`fairhc_jax.fairlets.color_blocks`;
-  5/9 of the row for Census gender). Sorting is the caller's choice
-  (``order = np.argsort(colors, kind="stable")``, then ``X[order]``,
-  ``colors[order]``): every output is then in that order. On the whole
-  Census set (30,162 points, gender, ``Balance(1, 3)``; quiet, 2-core CPU)
-  it halved the local search: 163.4 s in the file's order, 80.0 s sorted
+  Point order: the fast local search computes each point's swaps over its
+  own colour's contiguous block of columns only
+  (:func:`fairhc_jax.fairlets.color_blocks`; 5/9 of each row for Census
+  gender), which needs the points sorted by colour. So when ``colors`` is
+  not non-decreasing (and ``n >= SORT_MIN_POINTS``), the run works on the
+  colour-sorted order ``order = np.argsort(colors, kind="stable")`` and
+  maps every output back: ``hierarchy`` (leaf ``order[p]`` takes the sorted
+  run's leaf ``p``; internal node ids unchanged), ``fairlets``, ``scope``
+  and ``distances`` are all in the caller's point order, and the result
+  equals that of calling with ``X[order], colors[order]`` up to that
+  relabelling of the points (the same tree, fairlets, statistics and
+  objective values; tested). The distances: with points, ``D`` is computed
+  in sorted order and, after the tree, permuted back into the caller's
+  order in place (:func:`permute_in_place`: one spare row, never a second
+  ``n x n`` matrix; ``stats.time_order``); with ``metric="precomputed"``
+  the caller's matrix is copied into sorted order (a second ``n x n``
+  matrix, freed before returning; ``stats.time_distances``) when the
+  memory guard finds room for it, and otherwise the run stays in the
+  caller's order (the same guarantees; the random decomposition is the
+  same, the search may then break ties differently). The copy pays for
+  itself: on the first 8,000 Census points (warm, measured while other
+  jobs ran) it took 0.35 s and the search 7.3 s, against 23.5 s in the
+  caller's order. Census, 30,162
+  points, gender, ``Balance(1, 3)``, quiet 2-core CPU: the local search
+  took 163.4 s in the file's order and 80.0 s sorted
   (``benchmarks/bench_whole_data.py --data census`` with and without
   ``--keep-order``).
 
@@ -455,26 +622,46 @@ def fair_hierarchical_clustering(
   n = x.shape[0]
   c, _ = _checks.check_colors(fn, "colors", colors, n, batched=False)
   k_dec, k_search = jax.random.split(key)
+  # Colour order (see "Point order" above): the decomposition is always drawn
+  # on the colour-sorted positions; the run works on them and maps every
+  # output back. A precomputed matrix is permuted into a copy only when a
+  # second n x n matrix fits; otherwise the run stays in the caller's order.
+  order = (colour_order(c) if _checks.is_concrete(c) and n >= SORT_MIN_POINTS
+           else None)
+  c_run = c if order is None else c[jnp.asarray(order)]
 
   t0 = time.perf_counter()
   if kind == "balance":
-    dec = _fl._balance_decomposition(fn, k_dec, c, *params)
+    dec = _fl._balance_decomposition(fn, k_dec, c_run, *params)
   else:
-    dec = _fl._capped_decomposition(fn, k_dec, c, params)
+    dec = _fl._capped_decomposition(fn, k_dec, c_run, params)
   _ready(dec.fairlet_of)
   t_dec = time.perf_counter() - t0
+  precomputed = metric == "precomputed"
+  if order is not None and precomputed:
+    free = _memory.free_bytes()
+    need = pipeline_bytes(n, dec.num_fairlets, x.dtype, precomputed=True, sorted_copy=True)
+    if _memory.ENABLED and free is not None and need > _memory.HEADROOM * free:
+      f_caller = jnp.zeros(n, jnp.int32).at[jnp.asarray(order)].set(dec.fairlet_of)
+      dec = Decomposition(fairlet_of=f_caller, num_fairlets=dec.num_fairlets,
+                          max_size=dec.max_size)
+      order, c_run = None, c
+  copy = order is not None and precomputed
   # Before any O(n^2) buffer: the decomposition (O(n)) gives k exactly.
   _memory.check_memory(fn, n, pipeline_bytes(n, dec.num_fairlets, x.dtype,
-                                             precomputed=metric == "precomputed"),
-                       what=f"the distance matrix, the {dec.num_fairlets} x {n} fairlet "
+                                             precomputed=precomputed, sorted_copy=copy),
+                       what=("a colour-sorted copy of the distance matrix" if copy
+                             else "the distance matrix")
+                       + f", the {dec.num_fairlets} x {n} fairlet "
                        "table and its transpose and the fairlet-to-fairlet distances")
 
   t0 = time.perf_counter()
   if metric == "precomputed":
-    D = _checks.check_square_matrix(fn, "X", x, zero_diagonal=True)
+    D_in = _checks.check_square_matrix(fn, "X", x, zero_diagonal=True)
+    D = D_in if order is None else _ready(_permuted_copy(D_in, jnp.asarray(order)))
   else:
-    D = _ready(pairwise_distances(x))
-  t_dist = time.perf_counter() - t0 if metric != "precomputed" else 0.0
+    D = _ready(pairwise_distances(x if order is None else x[jnp.asarray(order)]))
+  t_dist = time.perf_counter() - t0 if (copy or not precomputed) else 0.0
 
   t0 = time.perf_counter()
   search = local_search(schedule or "fast", eps)
@@ -482,7 +669,7 @@ def fair_hierarchical_clustering(
   phi_before = float(state.phi)
   if schedule is not None:
     cap = _fl._NO_CAP if max_steps is None else max_steps
-    state = _fl._drive(search, state, D, c, cap, progress)
+    state = _fl._drive(search, state, D, c_run, cap, progress)
   _ready(state.phi)
   t_ls = time.perf_counter() - t0
   final = Decomposition(fairlet_of=state.fairlet_of, num_fairlets=dec.num_fairlets,
@@ -495,15 +682,31 @@ def fair_hierarchical_clustering(
 
   total = float(0.5 * jnp.sum(D))
   phi_after = float(state.phi)
+  t_order = 0.0
+  counts = dict(swaps=int(state.swaps), steps=int(state.steps), trials=int(state.trials))
+  fairlet_of = final.fairlet_of
+  if order is not None:
+    parent, height, fairlet_of = _unsort_outputs(h.parent, h.height, fairlet_of,
+                                                 jnp.asarray(order))
+    h = Hierarchy(parent=parent, height=height)
+    del state, final  # the sorted-order buffers
+    if metric == "precomputed":
+      D.delete()  # the sorted copy; the caller's matrix is the result's
+      D = D_in
+    else:
+      inv = np.empty(n, np.int32)
+      inv[order] = np.arange(n, dtype=np.int32)
+      t0 = time.perf_counter()
+      D = _ready(permute_in_place(D, inv))  # back to the caller's order, in place
+      t_order = time.perf_counter() - t0
   ratio = (lambda p: p / total if total > 0 else 0.0)
   stats = FairHCStats(
       num_fairlets=dec.num_fairlets, max_fairlet_size=dec.max_size,
       phi_before=phi_before, phi_after=phi_after,
       ratio_fairlets_before=ratio(phi_before), ratio_fairlets_after=ratio(phi_after),
-      swaps=int(state.swaps), steps=int(state.steps), trials=int(state.trials),
-      time_distances=t_dist, time_decomposition=t_dec, time_local_search=t_ls,
-      time_tree=t_tree)
-  scope = (ClusterScope(blocks=final.fairlet_of) if inner == "linkage"
+      **counts, time_distances=t_dist, time_decomposition=t_dec, time_local_search=t_ls,
+      time_tree=t_tree, time_order=t_order)
+  scope = (ClusterScope(blocks=fairlet_of) if inner == "linkage"
            else ClusterScope())
-  return FairHCResult(hierarchy=h, fairlets=final.fairlet_of, stats=stats, distances=D,
+  return FairHCResult(hierarchy=h, fairlets=fairlet_of, stats=stats, distances=D,
                       scope=scope, constraint=target)
