@@ -4,12 +4,15 @@ Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
 
 * ``step``: time of one training step (``make_step``, Adam, warm, with
   ``block_until_ready``; compile time separately) at ``--n`` points and
-  ``--num-internal`` soft nodes, next to one ``S @ Anc`` product (the
-  step's floor), and the whole fit.
+  ``--num-internal`` soft nodes (at the random start, at the compressed
+  average-linkage start, and the median over ``--trajectory`` steps of a
+  run from the random start, wall and CPU time), next to one ``S @ Anc``
+  product (the step's floor), and the whole fit.
 * ``plain`` (``soft_plain_<sizes>.txt``): no penalty, on Census (gender) and Bank (marital) proportional
   samples: the decoded tree's exact Dasgupta cost from the average-linkage
   start (average linkage on the similarities, compressed to ``n'`` nodes)
-  and from a random start, against the full average-linkage tree.
+  and from random starts (``--seeds``: one run per key, the table shows
+  their mean), against the full average-linkage tree.
 * ``front``: with the penalty (``Balance(b, r)``, every cluster of at least
   ``--min-size`` points) on a Census sample: a front of penalty weights in
   one batched ``fit_front`` run, against fairlets + average linkage
@@ -28,8 +31,8 @@ Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
 
 Usage::
 
-    python benchmarks/bench_soft.py step  [--n 4000] [--num-internal 512]
-    python benchmarks/bench_soft.py plain [--sizes 1000 4000] [--steps 200]
+    python benchmarks/bench_soft.py step  [--n 4000] [--num-internal 512] [--trajectory 50]
+    python benchmarks/bench_soft.py plain [--sizes 1000 4000] [--steps 200] [--seeds 1 2 3]
     python benchmarks/bench_soft.py front [--n 1000] [--steps 200]
 
 Timings on the shared 2-core machine are noisy (other jobs run at the same
@@ -114,6 +117,18 @@ def part_step(args):
   _, med_h, _ = timed(step, p_hard, init(p_hard), problem, 1.0)
   out.append(f"step mode='tree' from the compressed average-linkage start: "
              f"warm median {med_h * 1e3:.1f} ms")
+  # Steps along a training run from the random start (each step's own
+  # inputs, as fit runs them): wall and process CPU time (all threads), the
+  # latter less sensitive to other jobs on a shared machine.
+  q, sq = p, init(p)
+  walls, cpus = [], []
+  for t in range(args.trajectory):
+    w0, c0 = time.perf_counter(), time.process_time()
+    q, sq, _ = jax.block_until_ready(step(q, sq, problem, 1.0))
+    walls.append(time.perf_counter() - w0)
+    cpus.append(time.process_time() - c0)
+  out.append(f"steps 1-{args.trajectory} of a run from the random start: median "
+             f"{np.median(walls) * 1e3:.1f} ms wall, {np.median(cpus) * 1e3:.1f} ms CPU (all threads)")
   init, step = soft.make_step()
   st = init(p)
   first, med, _ = timed(step, p, st, problem, 1.0, repeat=2)
@@ -135,16 +150,19 @@ def part_step(args):
   out.append(f"whole fit mode='tree' ({args.steps} steps, 2 evaluations, includes compiles "
              f"and the average-linkage start): {time.perf_counter() - t:.1f} s")
   out.append(f"command: python benchmarks/bench_soft.py step --n {args.n} "
-             f"--num-internal {args.num_internal} --steps {args.steps}")
+             f"--num-internal {args.num_internal} --steps {args.steps} "
+             f"--trajectory {args.trajectory}")
   write("step", out)
 
 
 def part_plain(args):
   out = []
   header(out, "soft hierarchies without a penalty: decoded exact cost vs average linkage")
+  seeds = args.seeds
   out.append(f"# n' = {args.num_internal}, {args.steps} steps, Adam(0.01), internal_scale 0.1, "
              f"mode={args.mode!r}; decoded trees completed (complete='auto': by the start "
-             "tree from average linkage, by average linkage inside each node from random)")
+             "tree from average linkage, by average linkage inside each node from random); "
+             f"random starts: keys {', '.join(map(str, seeds))} (ratio: their mean)")
   out.append(f"{'data':>7} {'n':>5} {'avg-link':>12} {'compressed':>12} "
              f"{'soft(avg)':>12} {'ratio':>7} {'soft(rand)':>12} {'ratio':>7} {'fit s':>7}")
   for name in args.data:
@@ -157,22 +175,27 @@ def part_plain(args):
       ra = soft.fit(jax.random.key(0), S, num_internal=args.num_internal, steps=args.steps,
                     eval_every=max(1, args.steps // 10), progress=False, mode=args.mode)
       ta = time.perf_counter() - t
-      rr = soft.fit(jax.random.key(1), S, num_internal=args.num_internal, steps=args.steps,
-                    init="random", eval_every=max(1, args.steps // 10), progress=False,
-                    mode=args.mode)
+      rrs = [soft.fit(jax.random.key(seed), S, num_internal=args.num_internal, steps=args.steps,
+                      init="random", eval_every=max(1, args.steps // 10), progress=False,
+                      mode=args.mode) for seed in seeds]
+      rand = float(np.mean([r.cost for r in rrs]))
       out.append(f"{name:>7} {n:>5} {full:>12.6g} {comp:>12.6g} {ra.cost:>12.6g} "
-                 f"{ra.cost / full:>7.4f} {rr.cost:>12.6g} {rr.cost / full:>7.4f} {ta:>7.1f}")
+                 f"{ra.cost / full:>7.4f} {rand:>12.6g} {rand / full:>7.4f} {ta:>7.1f}")
       improved = int(np.sum(ra.history.decoded_cost[1:] < ra.history.decoded_cost[0]))
       out.append(f"#   average start: best step {ra.best_step}, {improved} of "
                  f"{len(ra.history.decoded_cost) - 1} later evaluations below the start; "
                  "history / avg-link: "
                  + ", ".join(f"{c / full:.4f}" for c in ra.history.decoded_cost))
-      out.append(f"#   random start history / avg-link: "
-                 + ", ".join(f"{c / full:.4f}" for c in rr.history.decoded_cost))
-      print(out[-3], flush=True)
+      if len(seeds) > 1:
+        out.append("#   random starts, best / avg-link per key: "
+                   + ", ".join(f"{seed}: {r.cost / full:.4f}" for seed, r in zip(seeds, rrs)))
+      out.append(f"#   random start (key {seeds[0]}) history / avg-link: "
+                 + ", ".join(f"{c / full:.4f}" for c in rrs[0].history.decoded_cost))
+      print("\n".join(out[-3:]), flush=True)
   out.append(f"command: python benchmarks/bench_soft.py plain --sizes "
              + " ".join(map(str, args.sizes)) + f" --steps {args.steps} "
-             f"--num-internal {args.num_internal} --mode {args.mode} --data " + " ".join(args.data))
+             f"--num-internal {args.num_internal} --mode {args.mode} --data " + " ".join(args.data)
+             + " --seeds " + " ".join(map(str, seeds)))
   write("plain_" + "_".join(map(str, args.sizes)), out)
 
 
@@ -319,6 +342,10 @@ def main():
   ap.add_argument("--r", type=int, default=3)
   ap.add_argument("--min-size", type=int, default=2)
   ap.add_argument("--mode", choices=["dense", "tree"], default="tree")
+  ap.add_argument("--seeds", type=int, nargs="+", default=[1],
+                  help="plain: PRNG keys of the random starts (the table shows their mean)")
+  ap.add_argument("--trajectory", type=int, default=50,
+                  help="step: how many steps of a run from the random start to time")
   args = ap.parse_args()
   if args.steps is None:
     args.steps = 20 if args.part == "step" else 200
