@@ -13,6 +13,10 @@ Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
   start (average linkage on the similarities, compressed to ``n'`` nodes)
   and from random starts (``--seeds``: one run per key, the table shows
   their mean), against the full average-linkage tree.
+* ``random`` (``soft_random_<sizes>.txt``): random starts only, under
+  several optimiser settings (``--variants``: learning-rate schedule, rate,
+  ``internal_scale``, ``n'``), one run per key of ``--seeds``: whether a
+  setting, not a lucky key, brings the random start near average linkage.
 * ``front``: with the penalty (``Balance(b, r)``, every cluster of at least
   ``--min-size`` points) on a Census sample: a front of penalty weights in
   one batched ``fit_front`` run, against fairlets + average linkage
@@ -33,6 +37,7 @@ Usage::
 
     python benchmarks/bench_soft.py step  [--n 4000] [--num-internal 512] [--trajectory 50]
     python benchmarks/bench_soft.py plain [--sizes 1000 4000] [--steps 200] [--seeds 1 2 3]
+    python benchmarks/bench_soft.py random [--sizes 1000] [--steps 600] [--seeds 1 2 3] [--variants ...]
     python benchmarks/bench_soft.py front [--n 1000] [--steps 200]
 
 Timings on the shared 2-core machine are noisy (other jobs run at the same
@@ -199,6 +204,41 @@ def part_plain(args):
   write("plain_" + "_".join(map(str, args.sizes)), out)
 
 
+def part_random(args):
+  """Random starts under several optimiser settings, several keys each (no penalty)."""
+  import optax
+  out = []
+  header(out, "soft hierarchies from random starts: optimiser variants (no penalty)")
+  out.append(f"# {args.steps} steps, mode={args.mode!r}, complete='auto' (average linkage inside "
+             f"every decoded node); keys {', '.join(map(str, args.seeds))}; a variant is "
+             "schedule:learning rate:internal_scale:n' (schedule 'const' = optax.adam(lr), "
+             "'cos' = optax.adam(optax.cosine_decay_schedule(lr, steps)))")
+  out.append(f"{'data':>7} {'n':>5} {'variant':>22} {'mean':>7}  best / avg-link per key  {'s':>6}")
+  for name in args.data:
+    for n in args.sizes:
+      D, S, colors = load(name, n)
+      full = float(fh.dasgupta_cost(_train._average_linkage_on_similarity(S), S))
+      for v in args.variants:
+        sched, lr, isc, k = v.split(":")
+        lr, isc, k = float(lr), float(isc), int(k)
+        t = time.perf_counter()
+        ratios = []
+        for seed in args.seeds:
+          rate = optax.cosine_decay_schedule(lr, args.steps) if sched == "cos" else lr
+          r = soft.fit(jax.random.key(seed), S, num_internal=k, steps=args.steps, init="random",
+                       optimizer=optax.adam(rate), internal_scale=isc,
+                       eval_every=max(1, args.steps // 10), progress=False, mode=args.mode)
+          ratios.append(r.cost / full)
+        out.append(f"{name:>7} {n:>5} {v:>22} {np.mean(ratios):>7.4f}  "
+                   + " ".join(f"{x:.4f}" for x in ratios) + f"  {time.perf_counter() - t:>6.1f}")
+        print(out[-1], flush=True)
+  out.append(f"command: python benchmarks/bench_soft.py random --sizes "
+             + " ".join(map(str, args.sizes)) + f" --steps {args.steps} --mode {args.mode} "
+             "--data " + " ".join(args.data) + " --seeds " + " ".join(map(str, args.seeds))
+             + " --variants " + " ".join(args.variants))
+  write("random_" + "_".join(map(str, args.sizes)), out)
+
+
 def judge(h, S, colors, constraint, min_size):
   chk = fh.check_fairness(h, colors, constraint, scope=min_size)
   checked = np.asarray(chk.checked)
@@ -331,7 +371,7 @@ def fractions_eps():
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("part", choices=["step", "plain", "front"])
+  ap.add_argument("part", choices=["step", "plain", "random", "front"])
   ap.add_argument("--n", type=int, default=None)
   ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
   ap.add_argument("--data", nargs="+", default=["census", "bank"])
@@ -344,6 +384,10 @@ def main():
   ap.add_argument("--mode", choices=["dense", "tree"], default="tree")
   ap.add_argument("--seeds", type=int, nargs="+", default=[1],
                   help="plain: PRNG keys of the random starts (the table shows their mean)")
+  ap.add_argument("--variants", nargs="+",
+                  default=["const:0.01:0.1:512", "cos:0.05:0.3:512", "cos:0.02:0.3:512",
+                           "const:0.01:0.1:64", "const:0.01:0.1:16"],
+                  help="random: schedule:lr:internal_scale:n' of every variant")
   ap.add_argument("--trajectory", type=int, default=50,
                   help="step: how many steps of a run from the random start to time")
   args = ap.parse_args()
@@ -356,6 +400,8 @@ def main():
   elif args.part == "plain":
     args.num_internal = args.num_internal or 512
     part_plain(args)
+  elif args.part == "random":
+    part_random(args)
   else:
     args.n = args.n or 1000
     args.num_internal = args.num_internal or 128
