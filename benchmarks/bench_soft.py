@@ -4,12 +4,19 @@ Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
 
 * ``step``: time of one training step (``make_step``, Adam, warm, with
   ``block_until_ready``; compile time separately) at ``--n`` points and
-  ``--num-internal`` soft nodes, next to one ``S @ Anc`` product (the
-  step's floor), and the whole fit.
+  ``--num-internal`` soft nodes (at the random start, at the compressed
+  average-linkage start, and the median over ``--trajectory`` steps of a
+  run from the random start, wall and CPU time), next to one ``S @ Anc``
+  product (the step's floor), and the whole fit.
 * ``plain`` (``soft_plain_<sizes>.txt``): no penalty, on Census (gender) and Bank (marital) proportional
   samples: the decoded tree's exact Dasgupta cost from the average-linkage
   start (average linkage on the similarities, compressed to ``n'`` nodes)
-  and from a random start, against the full average-linkage tree.
+  and from random starts (``--seeds``: one run per key, the table shows
+  their mean), against the full average-linkage tree.
+* ``random`` (``soft_random_<sizes>.txt``): random starts only, under
+  several optimiser settings (``--variants``: learning-rate schedule, rate,
+  ``internal_scale``, ``n'``), one run per key of ``--seeds``: whether a
+  setting, not a lucky key, brings the random start near average linkage.
 * ``front``: with the penalty (``Balance(b, r)``, every cluster of at least
   ``--min-size`` points) on a Census sample: a front of penalty weights in
   one batched ``fit_front`` run, against fairlets + average linkage
@@ -28,8 +35,9 @@ Three parts, each writing ``benchmarks/results/soft_<part>.txt``:
 
 Usage::
 
-    python benchmarks/bench_soft.py step  [--n 4000] [--num-internal 512]
-    python benchmarks/bench_soft.py plain [--sizes 1000 4000] [--steps 200]
+    python benchmarks/bench_soft.py step  [--n 4000] [--num-internal 512] [--trajectory 50]
+    python benchmarks/bench_soft.py plain [--sizes 1000 4000] [--steps 200] [--seeds 1 2 3]
+    python benchmarks/bench_soft.py random [--sizes 1000] [--steps 600] [--seeds 1 2 3] [--variants ...]
     python benchmarks/bench_soft.py front [--n 1000] [--steps 200]
 
 Timings on the shared 2-core machine are noisy (other jobs run at the same
@@ -114,6 +122,18 @@ def part_step(args):
   _, med_h, _ = timed(step, p_hard, init(p_hard), problem, 1.0)
   out.append(f"step mode='tree' from the compressed average-linkage start: "
              f"warm median {med_h * 1e3:.1f} ms")
+  # Steps along a training run from the random start (each step's own
+  # inputs, as fit runs them): wall and process CPU time (all threads), the
+  # latter less sensitive to other jobs on a shared machine.
+  q, sq = p, init(p)
+  walls, cpus = [], []
+  for t in range(args.trajectory):
+    w0, c0 = time.perf_counter(), time.process_time()
+    q, sq, _ = jax.block_until_ready(step(q, sq, problem, 1.0))
+    walls.append(time.perf_counter() - w0)
+    cpus.append(time.process_time() - c0)
+  out.append(f"steps 1-{args.trajectory} of a run from the random start: median "
+             f"{np.median(walls) * 1e3:.1f} ms wall, {np.median(cpus) * 1e3:.1f} ms CPU (all threads)")
   init, step = soft.make_step()
   st = init(p)
   first, med, _ = timed(step, p, st, problem, 1.0, repeat=2)
@@ -135,16 +155,19 @@ def part_step(args):
   out.append(f"whole fit mode='tree' ({args.steps} steps, 2 evaluations, includes compiles "
              f"and the average-linkage start): {time.perf_counter() - t:.1f} s")
   out.append(f"command: python benchmarks/bench_soft.py step --n {args.n} "
-             f"--num-internal {args.num_internal} --steps {args.steps}")
+             f"--num-internal {args.num_internal} --steps {args.steps} "
+             f"--trajectory {args.trajectory}")
   write("step", out)
 
 
 def part_plain(args):
   out = []
   header(out, "soft hierarchies without a penalty: decoded exact cost vs average linkage")
+  seeds = args.seeds
   out.append(f"# n' = {args.num_internal}, {args.steps} steps, Adam(0.01), internal_scale 0.1, "
              f"mode={args.mode!r}; decoded trees completed (complete='auto': by the start "
-             "tree from average linkage, by average linkage inside each node from random)")
+             "tree from average linkage, by average linkage inside each node from random); "
+             f"random starts: keys {', '.join(map(str, seeds))} (ratio: their mean)")
   out.append(f"{'data':>7} {'n':>5} {'avg-link':>12} {'compressed':>12} "
              f"{'soft(avg)':>12} {'ratio':>7} {'soft(rand)':>12} {'ratio':>7} {'fit s':>7}")
   for name in args.data:
@@ -157,23 +180,63 @@ def part_plain(args):
       ra = soft.fit(jax.random.key(0), S, num_internal=args.num_internal, steps=args.steps,
                     eval_every=max(1, args.steps // 10), progress=False, mode=args.mode)
       ta = time.perf_counter() - t
-      rr = soft.fit(jax.random.key(1), S, num_internal=args.num_internal, steps=args.steps,
-                    init="random", eval_every=max(1, args.steps // 10), progress=False,
-                    mode=args.mode)
+      rrs = [soft.fit(jax.random.key(seed), S, num_internal=args.num_internal, steps=args.steps,
+                      init="random", eval_every=max(1, args.steps // 10), progress=False,
+                      mode=args.mode) for seed in seeds]
+      rand = float(np.mean([r.cost for r in rrs]))
       out.append(f"{name:>7} {n:>5} {full:>12.6g} {comp:>12.6g} {ra.cost:>12.6g} "
-                 f"{ra.cost / full:>7.4f} {rr.cost:>12.6g} {rr.cost / full:>7.4f} {ta:>7.1f}")
+                 f"{ra.cost / full:>7.4f} {rand:>12.6g} {rand / full:>7.4f} {ta:>7.1f}")
       improved = int(np.sum(ra.history.decoded_cost[1:] < ra.history.decoded_cost[0]))
       out.append(f"#   average start: best step {ra.best_step}, {improved} of "
                  f"{len(ra.history.decoded_cost) - 1} later evaluations below the start; "
                  "history / avg-link: "
                  + ", ".join(f"{c / full:.4f}" for c in ra.history.decoded_cost))
-      out.append(f"#   random start history / avg-link: "
-                 + ", ".join(f"{c / full:.4f}" for c in rr.history.decoded_cost))
-      print(out[-3], flush=True)
+      if len(seeds) > 1:
+        out.append("#   random starts, best / avg-link per key: "
+                   + ", ".join(f"{seed}: {r.cost / full:.4f}" for seed, r in zip(seeds, rrs)))
+      out.append(f"#   random start (key {seeds[0]}) history / avg-link: "
+                 + ", ".join(f"{c / full:.4f}" for c in rrs[0].history.decoded_cost))
+      print("\n".join(out[-3:]), flush=True)
   out.append(f"command: python benchmarks/bench_soft.py plain --sizes "
              + " ".join(map(str, args.sizes)) + f" --steps {args.steps} "
-             f"--num-internal {args.num_internal} --mode {args.mode} --data " + " ".join(args.data))
+             f"--num-internal {args.num_internal} --mode {args.mode} --data " + " ".join(args.data)
+             + " --seeds " + " ".join(map(str, seeds)))
   write("plain_" + "_".join(map(str, args.sizes)), out)
+
+
+def part_random(args):
+  """Random starts under several optimiser settings, several keys each (no penalty)."""
+  import optax
+  out = []
+  header(out, "soft hierarchies from random starts: optimiser variants (no penalty)")
+  out.append(f"# {args.steps} steps, mode={args.mode!r}, complete='auto' (average linkage inside "
+             f"every decoded node); keys {', '.join(map(str, args.seeds))}; a variant is "
+             "schedule:learning rate:internal_scale:n' (schedule 'const' = optax.adam(lr), "
+             "'cos' = optax.adam(optax.cosine_decay_schedule(lr, steps)))")
+  out.append(f"{'data':>7} {'n':>5} {'variant':>22} {'mean':>7}  best / avg-link per key  {'s':>6}")
+  for name in args.data:
+    for n in args.sizes:
+      D, S, colors = load(name, n)
+      full = float(fh.dasgupta_cost(_train._average_linkage_on_similarity(S), S))
+      for v in args.variants:
+        sched, lr, isc, k = v.split(":")
+        lr, isc, k = float(lr), float(isc), int(k)
+        t = time.perf_counter()
+        ratios = []
+        for seed in args.seeds:
+          rate = optax.cosine_decay_schedule(lr, args.steps) if sched == "cos" else lr
+          r = soft.fit(jax.random.key(seed), S, num_internal=k, steps=args.steps, init="random",
+                       optimizer=optax.adam(rate), internal_scale=isc,
+                       eval_every=max(1, args.steps // 10), progress=False, mode=args.mode)
+          ratios.append(r.cost / full)
+        out.append(f"{name:>7} {n:>5} {v:>22} {np.mean(ratios):>7.4f}  "
+                   + " ".join(f"{x:.4f}" for x in ratios) + f"  {time.perf_counter() - t:>6.1f}")
+        print(out[-1], flush=True)
+  out.append(f"command: python benchmarks/bench_soft.py random --sizes "
+             + " ".join(map(str, args.sizes)) + f" --steps {args.steps} --mode {args.mode} "
+             "--data " + " ".join(args.data) + " --seeds " + " ".join(map(str, args.seeds))
+             + " --variants " + " ".join(args.variants))
+  write("random_" + "_".join(map(str, args.sizes)), out)
 
 
 def judge(h, S, colors, constraint, min_size):
@@ -308,7 +371,7 @@ def fractions_eps():
 
 def main():
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-  ap.add_argument("part", choices=["step", "plain", "front"])
+  ap.add_argument("part", choices=["step", "plain", "random", "front"])
   ap.add_argument("--n", type=int, default=None)
   ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 4000])
   ap.add_argument("--data", nargs="+", default=["census", "bank"])
@@ -319,6 +382,14 @@ def main():
   ap.add_argument("--r", type=int, default=3)
   ap.add_argument("--min-size", type=int, default=2)
   ap.add_argument("--mode", choices=["dense", "tree"], default="tree")
+  ap.add_argument("--seeds", type=int, nargs="+", default=[1],
+                  help="plain: PRNG keys of the random starts (the table shows their mean)")
+  ap.add_argument("--variants", nargs="+",
+                  default=["const:0.01:0.1:512", "cos:0.05:0.3:512", "cos:0.02:0.3:512",
+                           "const:0.01:0.1:64", "const:0.01:0.1:16"],
+                  help="random: schedule:lr:internal_scale:n' of every variant")
+  ap.add_argument("--trajectory", type=int, default=50,
+                  help="step: how many steps of a run from the random start to time")
   args = ap.parse_args()
   if args.steps is None:
     args.steps = 20 if args.part == "step" else 200
@@ -329,6 +400,8 @@ def main():
   elif args.part == "plain":
     args.num_internal = args.num_internal or 512
     part_plain(args)
+  elif args.part == "random":
+    part_random(args)
   else:
     args.n = args.n or 1000
     args.num_internal = args.num_internal or 128

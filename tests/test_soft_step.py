@@ -103,7 +103,7 @@ def test_tree_step_float32_close_to_float64(jitted):
 
 # ---------------------------------------------------------------------------
 # Pieces.
-@pytest.mark.parametrize("shape", [(1, 1), (3, 1), (5, 37), (6, 64), (2, 33)])
+@pytest.mark.parametrize("shape", [(1, 1), (3, 1), (5, 37), (6, 64), (2, 33), (128, 3), (130, 5)])
 def test_transpose_in_blocks(shape):
   rng = np.random.default_rng(shape[1])
   X = rng.normal(size=shape)

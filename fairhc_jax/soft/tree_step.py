@@ -248,28 +248,32 @@ def _outer_sum(left, right):
   return out
 
 
-_T_BLOCK = 32
+_T_BLOCK = 64
 
 
 def _transpose(X):
-  """``X.T`` (``float[m, r] -> float[r, m]``), materialised once, in blocks of 32 columns.
+  """``X.T`` (``float[m, r] -> float[r, m]``), materialised once, in blocks of 64 rows.
 
   A plain ``X.T`` is fused by XLA:CPU into every consumer (the optimiser's
   moment updates, the row means of the tangent projection, a segment sum),
   each reading ``X`` with a stride; ``optimization_barrier`` does not stop
   that (it is removed before fusion). A loop's result is a buffer, so
-  every consumer reads it contiguously; measured at ``[512, 4000]`` with
-  Adam-like consumers: half the time of the plain transpose.
+  every consumer reads it contiguously. Each iteration reads a block of
+  whole rows of ``X`` (contiguous) and writes it transposed as a block of
+  columns: measured at ``[512, 4000]`` (CPU time, with Adam-like
+  consumers), 25% less than blocks of 32 columns (strided reads) and half
+  of the plain transpose.
   """
   m, r = X.shape
   b = _T_BLOCK
-  nb = -(-r // b)
-  Xp = jnp.pad(X, ((0, 0), (0, nb * b - r)))
+  nb = -(-m // b)
+  Xp = X if nb * b == m else jnp.pad(X, ((0, nb * b - m), (0, 0)))
 
   def body(j, out):
-    blk = jax.lax.dynamic_slice_in_dim(Xp, j * b, b, axis=1)
-    return jax.lax.dynamic_update_slice_in_dim(out, blk.T, j * b, axis=0)
-  return jax.lax.fori_loop(0, nb, body, jnp.zeros((nb * b, m), X.dtype))[:r]
+    blk = jax.lax.dynamic_slice_in_dim(Xp, j * b, b, axis=0)
+    return jax.lax.dynamic_update_slice_in_dim(out, blk.T, j * b, axis=1)
+  out = jax.lax.fori_loop(0, nb, body, jnp.zeros((r, nb * b), X.dtype))
+  return out if nb * b == m else out[:, :m]
 
 
 def tree_loss_and_grad(params: SoftHierarchy, S: jax.Array, scale, target, penalty):
