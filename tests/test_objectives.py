@@ -651,3 +651,83 @@ def test_blocked_sums_multi_step_and_padded_blocks_float64():
           assert rel_err(a, b) <= 1e-12, (bs, step, tname, float(a), b)
         comp = comp[0]
         assert rel_err(comp, want_comp) <= 1e-12, (bs, step, tname)
+
+
+# ---------------------------------------------------------------------------
+# Concurrent row ranges (the public calls on CPU): each range is one dispatch
+# of the same compiled program; the ranges' sums add up to the whole.
+
+
+def test_blocked_sums_in_ranges_add_up_float64():
+  n = 37
+  rng = np.random.default_rng(12)
+  x, trees = tree_cases(n, rng)
+  d, s = dist_sim(x)
+  w = rng.integers(1, 4, size=n)
+  with jax.enable_x64(True):
+    dj, wj = jnp.asarray(d), jnp.asarray(w)
+    # 3 steps in 2 ranges (one padded step), 5 steps in 3 ranges (one padded).
+    for (bs, step), parts in zip(_STEP_CASES[:2], (2, 3)):
+      count = obj._range_layout(n, bs, step, parts)[3]
+
+      @jax.jit
+      def part(p, m, ww, first, bs=bs, step=step, parts=parts):
+        lay = obj._leaf_order_gaps(p, ww)
+        return obj._blocked_sums(m, *lay, obj._TREE_TERMS, obj.default_similarity,
+                                 bs, step, parts=parts, first=first)
+
+      for tname, h in trees.items():
+        parent = np.asarray(h.parent)
+        want = [literal_lca_sum(parent, d, w), literal_lca_sum(parent, s, w),
+                literal_lca_sum(parent, s, w, complement=True), pair_total(d),
+                pair_total(s)]
+        pieces = [np.asarray(part(h.parent, dj, wj, k * count)) for k in range(parts)]
+        assert sum(bool(np.any(q != 0)) for q in pieces) >= 2, (bs, step)  # really split
+        got = np.sum(pieces, axis=0)
+        for a, b in zip(got, want):
+          assert rel_err(a, b) <= 1e-12, (parts, bs, step, tname, float(a), b)
+
+
+@pytest.fixture
+def concurrent_ranges(monkeypatch):
+  """Public calls cut their pass into 3 concurrent ranges at small n."""
+  from fairhc_jax import _parallel
+  monkeypatch.setattr(_parallel, "MIN_ENTRIES", 0)
+  monkeypatch.setattr(_parallel, "cpu_count", lambda: 3)
+  monkeypatch.setattr(obj, "_STEP_ELEMENTS", 1)  # two blocks per loop step
+  seen = []
+  real = _parallel.run_parts
+  monkeypatch.setattr(_parallel, "run_parts",
+                      lambda f, firsts: seen.append(len(firsts)) or real(f, firsts))
+  return seen
+
+
+def test_public_calls_in_concurrent_ranges_match_oracle(concurrent_ranges):
+  n = 300  # 5 blocks of 64 rows, 3 loop steps of 2 blocks: 3 ranges
+  rng = np.random.default_rng(13)
+  x = points(n, rng)
+  d, s = dist_sim(x)
+  w = rng.integers(1, 5, size=n)
+  d32, s32 = d.astype(np.float32), s.astype(np.float32)
+  trees = {"non_binary": from_parent(contract(random_binary_parent(n, rng), n, rng),
+                                     num_leaves=n)}
+  iu = np.triu_indices(n, 1)
+  for tname, h in trees.items():
+    g = lca_weight_matrix(np.asarray(h.parent), w)[iu]
+    want = {"cost": float(np.sum(s[iu] * g)),
+            "revenue": float(np.sum(s[iu] * (w.sum() - g))),
+            "value": float(np.sum(d[iu] * g))}
+    rub, vub = _bounds_oracle(d, s, w)
+    del concurrent_ranges[:]
+    t = obj.tree_objectives(h, d32, weights=w)
+    got = {"cost": obj.dasgupta_cost(h, s32, weights=w),
+           "revenue": obj.moseley_wang_revenue(h, s32, weights=w),
+           "value": obj.cohen_addad_value(h, d32, weights=w)}
+    # Every call split its matrix check (3 slabs of 109 rows) and its pass.
+    assert concurrent_ranges == [3] * 8, concurrent_ranges
+    for field, v in want.items():
+      assert rel_err(got[field], v) <= 2e-6, (tname, field)
+      assert rel_err(getattr(t, field), v) <= 2e-6, (tname, field)
+      assert got[field].dtype == jnp.float32 and got[field].shape == ()
+    assert rel_err(t.revenue_upper_bound, rub) <= 2e-6
+    assert rel_err(t.value_upper_bound, vub) <= 2e-6

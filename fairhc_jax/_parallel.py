@@ -1,0 +1,76 @@
+"""Concurrent dispatch of one blocked pass over a matrix, cut into row ranges.
+
+XLA:CPU runs a ``while`` loop on one core: the fusions in its body are not
+split across threads (measured with jax 0.10: two independent loops in one
+program also ran one after the other), while a standalone reduction such as
+``jnp.sum`` runs on every core. The PjRt CPU client does run executions
+dispatched from different host threads at the same time, so the blocked
+passes of the matrix check (:mod:`fairhc_jax._checks`) and of the
+objectives (:mod:`fairhc_jax.objectives`) are cut into equal ranges of
+their loop steps, one dispatch of the same compiled program each (the first
+step is a traced argument), run from a small thread pool and combined
+exactly (integer hashes) or by one float addition per part (objectives).
+
+Only the public entry points use this (their inputs are concrete); the raw
+kernels stay single jitted programs that ``jax.jit`` / ``jax.vmap`` accept.
+On a GPU, or for small matrices, :func:`default_parts` is 1 and nothing
+changes.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import threading
+from typing import Callable, List, Sequence
+
+MIN_ENTRIES = 1 << 22
+"""Matrices with fewer entries (n < 2,048) use one dispatch."""
+
+MAX_PARTS = 4
+"""At most this many concurrent dispatches (and pool threads)."""
+
+_POOL = None
+_POOL_LOCK = threading.Lock()
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+  global _POOL
+  with _POOL_LOCK:
+    if _POOL is None:
+      _POOL = concurrent.futures.ThreadPoolExecutor(
+          max_workers=MAX_PARTS, thread_name_prefix="fairhc-pass")
+    return _POOL
+
+
+def cpu_count() -> int:
+  """Cores this process may run on."""
+  try:
+    return len(os.sched_getaffinity(0))
+  except (AttributeError, OSError):  # pragma: no cover - not Linux
+    return os.cpu_count() or 1
+
+
+def default_parts(m) -> int:
+  """Concurrent dispatches for a pass over ``m``: one per core (at most
+  :data:`MAX_PARTS`) for a CPU array of at least :data:`MIN_ENTRIES` entries,
+  else 1."""
+  shape = getattr(m, "shape", ())
+  if len(shape) != 2 or shape[0] * shape[1] < MIN_ENTRIES:
+    return 1
+  try:
+    platforms = {d.platform for d in m.devices()}
+  except Exception:  # NumPy input or an exotic array: one dispatch
+    return 1
+  if platforms != {"cpu"}:
+    return 1
+  return max(1, min(MAX_PARTS, cpu_count()))
+
+
+def run_parts(f: Callable[[int], object], firsts: Sequence[int]) -> List[object]:
+  """``[f(first) for first in firsts]``, concurrently when there are several."""
+  if len(firsts) == 1:
+    return [f(firsts[0])]
+  pool = _executor()
+  futures = [pool.submit(f, first) for first in firsts]
+  return [fut.result() for fut in futures]
