@@ -24,6 +24,8 @@ import os
 import threading
 from typing import Callable, List, Sequence
 
+import jax
+
 MIN_ENTRIES = 1 << 22
 """Matrices with fewer entries (n < 2,048) use one dispatch."""
 
@@ -53,16 +55,17 @@ def cpu_count() -> int:
 
 def default_parts(m) -> int:
   """Concurrent dispatches for a pass over ``m``: one per core (at most
-  :data:`MAX_PARTS`) for a CPU array of at least :data:`MIN_ENTRIES` entries,
-  else 1."""
+  :data:`MAX_PARTS`) for a JAX array on one CPU device with at least
+  :data:`MIN_ENTRIES` entries, else 1."""
   shape = getattr(m, "shape", ())
   if len(shape) != 2 or shape[0] * shape[1] < MIN_ENTRIES:
     return 1
   try:
-    platforms = {d.platform for d in m.devices()}
-  except Exception:  # NumPy input or an exotic array: one dispatch
+    devices = list(m.devices())
+  except Exception:  # NumPy input, a tracer or an exotic array: one dispatch
     return 1
-  if platforms != {"cpu"}:
+  # A matrix sharded over several devices already runs on all of them.
+  if len(devices) != 1 or devices[0].platform != "cpu":
     return 1
   return max(1, min(MAX_PARTS, cpu_count()))
 
@@ -72,5 +75,8 @@ def run_parts(f: Callable[[int], object], firsts: Sequence[int]) -> List[object]
   if len(firsts) == 1:
     return [f(firsts[0])]
   pool = _executor()
-  futures = [pool.submit(f, first) for first in firsts]
+  # Each worker waits for its own result: the execution then runs on (or is
+  # driven by) that worker thread, so the ranges run at the same time.
+  futures = [pool.submit(lambda first=first: jax.block_until_ready(f(first)))
+             for first in firsts]
   return [fut.result() for fut in futures]

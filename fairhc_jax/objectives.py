@@ -436,11 +436,23 @@ def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
   per block and over the blocks after the loop.
   """
   n = d.shape[0]
-  dt = d.dtype
-  k_terms = len(terms)
-  zero = jnp.zeros((), dt)
   if n < 2:
-    return jnp.zeros(k_terms, dt)
+    return jnp.zeros(len(terms), d.dtype)
+  factors = tuple(sorted({f for _, f in terms}))
+  tabs = _blocked_tables(order, gaps, total, n, d.dtype, factors, block_size,
+                         step_elements, parts)
+  return _blocked_loop(d, tabs, terms, transform, block_size, step_elements, parts,
+                       first)
+
+
+def _blocked_tables(order, gaps, total, n: int, dt, factors, block_size: int,
+                    step_elements: int, parts: int):
+  """Everything :func:`_blocked_sums` needs that depends only on the tree (traced).
+
+  Returns ``(rows_all int[nbp * B], ctab float[nbp, n], suffix float[nbp, B],
+  inner_fac {factor: float[nbp, B, B]}, W float[])`` for the ``factors`` used
+  (``n >= 2``); ``nbp`` blocks (padded to ``parts`` equal ranges of steps).
+  """
   gaps = gaps.astype(dt)
   W = total.astype(dt)
   L = _gap_blocks(order, gaps, n, dt, block_size)
@@ -469,11 +481,24 @@ def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
   # Pairs inside a block: factor tables (zero outside p < q of valid rows).
   keep = L.upper[None] & row_valid[:, None, :] & row_valid[:, :, None]
   inner = jax.vmap(L.block_inner)(gblk)
-  inner_fac = {"lca": jnp.where(keep, inner, 0),
-               "complement": jnp.where(keep, W - inner, 0),
-               "mask": keep.astype(dt)}
-  used = sorted({f for _, f in terms})
-  inner_fac = {f: inner_fac[f] for f in used}
+  inner_fac = {"lca": lambda: jnp.where(keep, inner, 0),
+               "complement": lambda: jnp.where(keep, W - inner, 0),
+               "mask": lambda: keep.astype(dt)}
+  inner_fac = {f: inner_fac[f]() for f in factors}
+  return rows_all, ctab, suffix, inner_fac, W
+
+
+def _blocked_loop(d, tabs, terms, transform, block_size: int, step_elements: int,
+                  parts: int, first):
+  """The loop of :func:`_blocked_sums` over one range of steps (traced)."""
+  n = d.shape[0]
+  dt = d.dtype
+  k_terms = len(terms)
+  zero = jnp.zeros((), dt)
+  rows_all, ctab, suffix, inner_fac, W = tabs
+  bsz, _, K, count = _range_layout(n, block_size, step_elements, parts)
+  nbp = ctab.shape[0]
+  used = sorted(inner_fac)
   needs_s = any(src == "s" for src, _ in terms)
 
   def addk(x, y):
@@ -562,14 +587,21 @@ def _objectives_from_parts(parts_sums, weights, *, n):
                                tot.dtype)
 
 
+@functools.partial(jax.jit, static_argnames=("n", "dtype", "factors", "block_size",
+                                             "step_elements", "parts"))
+def _tables(parent, weights, *, n, dtype, factors, block_size, step_elements, parts):
+  """:func:`_blocked_tables` of a tree, once for all the ranges of a public call."""
+  order, gaps, total = _leaf_order_gaps(parent, weights)
+  return _blocked_tables(order, gaps, total, n, dtype, factors, block_size,
+                         step_elements, parts)
+
+
 @functools.partial(jax.jit, static_argnames=("terms", "transform", "block_size",
                                              "step_elements", "parts"))
-def _part_sums(parent, M, weights, first, *, terms, transform, block_size,
-               step_elements, parts):
+def _part_sums(M, tabs, first, *, terms, transform, block_size, step_elements, parts):
   """One range of loop steps of :func:`_blocked_sums` (``first`` traced)."""
-  order, gaps, total = _leaf_order_gaps(parent, weights)
-  return _blocked_sums(M, order, gaps, total, terms, transform, block_size,
-                       step_elements, parts=parts, first=first)
+  return _blocked_loop(M, tabs, terms, transform, block_size, step_elements, parts,
+                       first)
 
 
 def _parallel_parts(M, block_size: int = DEFAULT_BLOCK_SIZE) -> int:
@@ -586,16 +618,20 @@ def _parallel_blocked(h, M, weights, terms, transform=None, *, parts: int,
                       block_size: int = DEFAULT_BLOCK_SIZE):
   """The parts' sums of :func:`_blocked_sums` over ``parts`` concurrent ranges.
 
-  Each range is one dispatch of the same compiled :func:`_part_sums` (its
-  first loop step traced), run from :func:`fairhc_jax._parallel.run_parts`.
+  The tree's tables are built once (:func:`_tables`); each range is one
+  dispatch of the same compiled :func:`_part_sums` (its first loop step
+  traced), run from :func:`fairhc_jax._parallel.run_parts`.
   Returns a list of ``float[len(terms)]``, one per range (add them up).
   """
   step = _STEP_ELEMENTS
-  count = _range_layout(M.shape[0], block_size, step, parts)[3]
+  n = M.shape[0]
+  count = _range_layout(n, block_size, step, parts)[3]
+  tabs = _tables(h.parent, weights, n=n, dtype=np.dtype(M.dtype),
+                 factors=tuple(sorted({f for _, f in terms})), block_size=block_size,
+                 step_elements=step, parts=parts)
   return _parallel.run_parts(
-      lambda first: _part_sums(h.parent, M, weights, first, terms=terms,
-                               transform=transform, block_size=block_size,
-                               step_elements=step, parts=parts),
+      lambda first: _part_sums(M, tabs, first, terms=terms, transform=transform,
+                               block_size=block_size, step_elements=step, parts=parts),
       [p * count for p in range(parts)])
 
 
