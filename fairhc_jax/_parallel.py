@@ -75,8 +75,16 @@ def run_parts(f: Callable[[int], object], firsts: Sequence[int]) -> List[object]
   if len(firsts) == 1:
     return [f(firsts[0])]
   pool = _executor()
-  # Each worker waits for its own result: the execution then runs on (or is
-  # driven by) that worker thread, so the ranges run at the same time.
-  futures = [pool.submit(lambda first=first: jax.block_until_ready(f(first)))
-             for first in firsts]
+  # JAX's configuration contexts are per thread: a caller inside
+  # ``jax.enable_x64(True)`` must get float64 / uint64 programs in the
+  # workers too, so the workers run under the caller's x64 setting.
+  x64 = bool(jax.config.jax_enable_x64)
+
+  def work(first):
+    with jax.enable_x64(x64):
+      # Each worker waits for its own result: the execution then runs on (or
+      # is driven by) that worker thread, so the ranges run at the same time.
+      return jax.block_until_ready(f(first))
+
+  futures = [pool.submit(work, first) for first in firsts]
   return [fut.result() for fut in futures]

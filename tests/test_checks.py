@@ -286,3 +286,18 @@ def test_check_in_concurrent_ranges_names_every_rejection(monkeypatch):
   with pytest.raises(ValueError, match=r"f: D must have a zero diagonal, got max \|diagonal\| = 1"):
     _checks.check_square_matrix("f", "D", e, zero_diagonal=True)
   assert seen == [3] * 5
+
+
+def test_check_in_concurrent_ranges_float64(monkeypatch):
+  from fairhc_jax import _parallel
+  monkeypatch.setattr(_parallel, "MIN_ENTRIES", 0)
+  monkeypatch.setattr(_parallel, "cpu_count", lambda: 3)
+  n = 301
+  d = _distances(n).astype(np.float64)
+  with jax.enable_x64(True):
+    out = _checks.check_square_matrix("f", "D", d, zero_diagonal=True)
+    assert out.dtype == np.float64
+    e = d.copy()
+    e[150, 250] += 1e-9  # far above the float64 tolerance, one entry
+    with pytest.raises(ValueError, match="f: D must be symmetric"):
+      _checks.check_square_matrix("f", "D", e)

@@ -731,3 +731,26 @@ def test_public_calls_in_concurrent_ranges_match_oracle(concurrent_ranges):
       assert got[field].dtype == jnp.float32 and got[field].shape == ()
     assert rel_err(t.revenue_upper_bound, rub) <= 2e-6
     assert rel_err(t.value_upper_bound, vub) <= 2e-6
+
+
+def test_public_calls_in_concurrent_ranges_float64(concurrent_ranges):
+  # The workers must run under the caller's jax.enable_x64 (a per-thread
+  # setting): float64 sums, float64 results, and the float64 check's uint64 hash.
+  n = 300
+  rng = np.random.default_rng(14)
+  x = points(n, rng)
+  d, s = dist_sim(x)
+  w = rng.integers(1, 5, size=n)
+  h = from_parent(random_binary_parent(n, rng))
+  g = lca_weight_matrix(np.asarray(h.parent), w)
+  iu = np.triu_indices(n, 1)
+  want_cost = float(np.sum(s[iu] * g[iu]))
+  want_value = float(np.sum(d[iu] * g[iu]))
+  with jax.enable_x64(True):
+    cost = obj.dasgupta_cost(h, s, weights=w)
+    t = obj.tree_objectives(h, d, weights=w)
+  assert concurrent_ranges == [3] * 4, concurrent_ranges
+  assert cost.dtype == jnp.float64 and t.value.dtype == jnp.float64
+  assert rel_err(cost, want_cost) <= 1e-12
+  assert rel_err(t.cost, want_cost) <= 1e-12
+  assert rel_err(t.value, want_value) <= 1e-12
