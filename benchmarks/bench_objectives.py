@@ -18,9 +18,7 @@ same run (interleaved, best of ``--reps``), with ``block_until_ready``:
   each timed call checks its matrix;
 * the same calls on a matrix already checked (``[repeat]``: the memory
   skips the pass), ``tree_objectives(h, D, validate=False)`` and the raw
-  value kernel (one dispatch: the public calls cut their pass into
-  concurrent row ranges on CPU), to show the split between checking and
-  computing.
+  value kernel, to show the split between checking and computing.
 
 Compile time (first call) is reported separately. Ratio = time / sum.
 

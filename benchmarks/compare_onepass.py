@@ -11,11 +11,9 @@ checkout's, and times, warm and interleaved (best of ``--reps``, with
   cleared before each call, so every call checks);
 * ``tree_objectives_kernel(h, D, w)`` (no validation), baseline and this
   checkout, and the public ``tree_objectives`` / ``cohen_addad_value`` with
-  ``validate=False`` (this checkout's public calls cut the pass into
-  concurrent row ranges on CPU), with the relative difference of the five
-  results;
+  ``validate=False``, with the relative difference of the five results;
 * the check in one dispatch (``_default_parts`` forced to 1), to separate
-  the concurrent dispatch from the rest.
+  its concurrent row ranges (one per core on CPU) from the rest.
 
 Both wall time and process CPU time are printed (ratio = time / the sum's):
 on a shared machine the CPU-time ratio is the steadier one, since the sum

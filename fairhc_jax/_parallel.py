@@ -5,16 +5,18 @@ split across threads (measured with jax 0.10: two independent loops in one
 program also ran one after the other), while a standalone reduction such as
 ``jnp.sum`` runs on every core. The PjRt CPU client does run executions
 dispatched from different host threads at the same time, so the blocked
-passes of the matrix check (:mod:`fairhc_jax._checks`) and of the
-objectives (:mod:`fairhc_jax.objectives`) are cut into equal ranges of
-their loop steps, one dispatch of the same compiled program each (the first
-step is a traced argument), run from a small thread pool and combined
-exactly (integer hashes) or by one float addition per part (objectives).
+pass of the matrix check (:func:`fairhc_jax._checks._one_pass`, whose loop
+runs over small slabs on one core) is cut into equal ranges of its loop
+steps, one dispatch of the same compiled program each (the first step is a
+traced argument), run from a small thread pool and combined exactly.
+Measured (n = 4,000 and 8,000, 2 cores, quieter machine): the check went
+from 4.8-5.1x to 3.0x a ``jnp.sum`` in wall time. The objectives' loop
+already runs on both cores (see :mod:`fairhc_jax.objectives`) and gained
+nothing from the same cut, so it does not use this.
 
-Only the public entry points use this (their inputs are concrete); the raw
-kernels stay single jitted programs that ``jax.jit`` / ``jax.vmap`` accept.
-On a GPU, or for small matrices, :func:`default_parts` is 1 and nothing
-changes.
+Only public entry points use this (their inputs are concrete). On a GPU,
+for a matrix sharded over several devices, or for small matrices,
+:func:`default_parts` is 1 and nothing changes.
 """
 
 from __future__ import annotations

@@ -63,27 +63,20 @@ error is a few units of ``n * eps`` at worst, and measured at ``n = 10,000``
 float32 (``B`` = 64 and 128) and ``1e-14`` in float64. Revenue is summed from its
 own non-negative factors ``w(V) - w(lca)`` (no cancellation against the cost).
 
-Public calls on CPU: concurrent row ranges. XLA:CPU runs a ``while`` loop
-on one core (two independent loops in one program also ran one after the
-other, and fully unrolling the loop was 2x slower), while ``jnp.sum`` runs on
-every core, so on a quiet 2-core machine a loop costs about twice its CPU
-ratio in wall time. The PjRt CPU client does run executions dispatched from
-different host threads at the same time, so for a CPU matrix of at least
-2^22 entries the public functions cut the loop steps (padded with empty
-blocks to a multiple of the number of ranges) into one range per core (at
-most 4), build the tree's tables once (:func:`_tables`), dispatch the same
-compiled loop per range from a thread pool (:mod:`fairhc_jax._parallel`; the
-first step is a traced argument) and add the ranges' sums (one more float
-addition per range after the sum over blocks; no change to the error
-bounds below); the matrix check is cut the same way
-(:func:`fairhc_jax._checks._one_pass`). The raw kernels stay single jitted
-programs. Measured alternatives that did not help (jax 0.10, n = 4,000, CPU
-time): a second sum in the loop's variadic reduction costs about as much as
-the first (one term 30-35 ms, two 58-70 ms, five about 90 ms), one
-``jnp.sum`` per term 2x and one reduction of the stacked terms 4x the
-variadic form (``benchmarks/bench_floors.py --terms``); d(V) and s(V) as
-whole-matrix passes beside a three-term loop were slower than the five-term
-loop (104 against 91 ms).
+Measured alternatives that did not help (jax 0.10, XLA:CPU, 2 cores; n =
+4,000 unless stated; other jobs running): a second sum in the loop's
+variadic reduction costs about as much as the first (one term 30-35 ms of
+CPU, two 58-70 ms, five about 90 ms), one ``jnp.sum`` per term 2x and one
+reduction of the stacked terms 4x the variadic form
+(``benchmarks/bench_floors.py --terms``); d(V) and s(V) as whole-matrix
+passes beside a three-term loop were slower than the five-term loop (104
+against 91 ms); a fully unrolled loop was 2x slower. Unlike the matrix
+check's loop (small slabs, one core: :mod:`fairhc_jax._parallel` cuts it
+into concurrent row ranges), this loop already runs on both cores (its
+gather is a partitioned fusion; CPU time about 1.9x wall time), and cutting
+it into concurrent ranges the same way gained nothing (n = 4,000: 5.5x ->
+6.1x a sum for the value, 14.0x -> 15.4x for all five; n = 8,000: 5.2x ->
+4.9x and 13.1x -> 13.1x; quieter machine).
 
 The public functions validate their inputs in Python and then call the raw
 kernels (``*_kernel``, all backed by the one jitted
@@ -102,7 +95,6 @@ import numpy as np
 from jax import lax
 
 from fairhc_jax import _checks
-from fairhc_jax import _parallel
 from fairhc_jax import hierarchy as _hierarchy
 from fairhc_jax.hierarchy import Hierarchy
 
@@ -383,22 +375,8 @@ _TREE_TERMS = (("m", "lca"), ("s", "lca"), ("s", "complement"), ("m", "mask"),
 """The five sums of :func:`tree_objectives`: value, cost, revenue, d(V), s(V)."""
 
 
-def _range_layout(n: int, block_size: int, step_elements: int, parts: int):
-  """``(bsz, nb, K, count)`` of :func:`_blocked_sums`: rows per block, blocks,
-  blocks per loop step and loop steps per range (``parts`` ranges)."""
-  bsz = min(block_size, n)
-  nb = -(-n // bsz)
-  # At least two blocks per step: with one (n > 2^21 / (2 B) = 16,384 at the
-  # defaults) XLA:CPU compiled the one-term kernels into a loop 12x slower
-  # (cohen_addad_value_kernel at n = 32,000: 9.6 s against 0.86 s with two
-  # blocks per step; quiet, lead's probe).
-  K = int(min(nb, max(2, step_elements // (bsz * n))))
-  count = -(-(-(-nb // K)) // parts)
-  return bsz, nb, K, count
-
-
 def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
-                  step_elements: int = _STEP_ELEMENTS, parts: int = 1, first=0):
+                  step_elements: int = _STEP_ELEMENTS):
   """Sums ``sum_{p<q} x[p, q] * f(p, q)`` for each ``(x, f)`` of ``terms`` (traced).
 
   Args:
@@ -411,14 +389,9 @@ def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
     transform: elementwise function (used only when a source is ``"s"``).
     block_size: rows per block ``B`` (static).
     step_elements: matrix entries per loop step (static).
-    parts: the loop steps (padded with empty blocks to a multiple of
-      ``parts``) are cut into ``parts`` equal ranges (static); this call
-      runs the range that starts at step ``first`` (traced: every range
-      shares one compiled program). The full sums are the sum of the
-      ``parts`` calls (:func:`_parallel_blocked`).
 
   Returns:
-    ``float[len(terms)]`` in ``d``'s dtype (this range's part of the sums).
+    ``float[len(terms)]`` in ``d``'s dtype.
 
   The row blocks of the module docstring (``B`` DFS positions each), ``K``
   of them per loop step (``K * B * n`` about ``step_elements``), with the
@@ -438,29 +411,21 @@ def _blocked_sums(d, order, gaps, total, terms, transform, block_size: int,
   per block and over the blocks after the loop.
   """
   n = d.shape[0]
+  dt = d.dtype
+  k_terms = len(terms)
+  zero = jnp.zeros((), dt)
   if n < 2:
-    return jnp.zeros(len(terms), d.dtype)
-  factors = tuple(sorted({f for _, f in terms}))
-  tabs = _blocked_tables(order, gaps, total, n, d.dtype, factors, block_size,
-                         step_elements, parts)
-  return _blocked_loop(d, tabs, terms, transform, block_size, step_elements, parts,
-                       first)
-
-
-def _blocked_tables(order, gaps, total, n: int, dt, factors, block_size: int,
-                    step_elements: int, parts: int):
-  """Everything :func:`_blocked_sums` needs that depends only on the tree (traced).
-
-  Returns ``(rows_all int[nbp * B], ctab float[nbp, n], suffix float[nbp, B],
-  inner_fac {factor: float[nbp, B, B]}, W float[])`` for the ``factors`` used
-  (``n >= 2``); ``nbp`` blocks (padded to ``parts`` equal ranges of steps).
-  """
+    return jnp.zeros(k_terms, dt)
   gaps = gaps.astype(dt)
   W = total.astype(dt)
   L = _gap_blocks(order, gaps, n, dt, block_size)
   bsz, nb = L.bsz, L.nb
-  _, _, K, count = _range_layout(n, block_size, step_elements, parts)
-  steps = count * parts
+  # At least two blocks per step: with one (n > 2^21 / (2 B) = 16,384 at the
+  # defaults) XLA:CPU compiled the one-term kernels into a loop 12x slower
+  # (cohen_addad_value_kernel at n = 32,000: 9.6 s against 0.86 s with two
+  # blocks per step; quiet, lead's probe).
+  K = int(min(nb, max(2, step_elements // (bsz * n))))
+  steps = -(-nb // K)
   nbp = steps * K  # blocks padded to whole steps; padded blocks add zeros
   cb = L.col_block
   blk = jnp.arange(nbp)
@@ -483,31 +448,17 @@ def _blocked_tables(order, gaps, total, n: int, dt, factors, block_size: int,
   # Pairs inside a block: factor tables (zero outside p < q of valid rows).
   keep = L.upper[None] & row_valid[:, None, :] & row_valid[:, :, None]
   inner = jax.vmap(L.block_inner)(gblk)
-  inner_fac = {"lca": lambda: jnp.where(keep, inner, 0),
-               "complement": lambda: jnp.where(keep, W - inner, 0),
-               "mask": lambda: keep.astype(dt)}
-  inner_fac = {f: inner_fac[f]() for f in factors}
-  return rows_all, ctab, suffix, inner_fac, W
-
-
-def _blocked_loop(d, tabs, terms, transform, block_size: int, step_elements: int,
-                  parts: int, first):
-  """The loop of :func:`_blocked_sums` over one range of steps (traced)."""
-  n = d.shape[0]
-  dt = d.dtype
-  k_terms = len(terms)
-  zero = jnp.zeros((), dt)
-  rows_all, ctab, suffix, inner_fac, W = tabs
-  bsz, _, K, count = _range_layout(n, block_size, step_elements, parts)
-  nbp = ctab.shape[0]
-  used = sorted(inner_fac)
+  inner_fac = {"lca": jnp.where(keep, inner, 0),
+               "complement": jnp.where(keep, W - inner, 0),
+               "mask": keep.astype(dt)}
+  used = sorted({f for _, f in terms})
+  inner_fac = {f: inner_fac[f] for f in used}
   needs_s = any(src == "s" for src, _ in terms)
 
   def addk(x, y):
     return tuple(u + v for u, v in zip(x, y))
 
-  def body(i, acc):
-    t = first + i
+  def body(t, acc):
     outer_acc, inner_acc = acc
     idx = lax.dynamic_slice_in_dim(rows_all, t * K * bsz, K * bsz)
     slab = d[idx].reshape(K, bsz, n)  # float[K, B, n], columns in original order
@@ -536,7 +487,7 @@ def _blocked_loop(d, tabs, terms, transform, block_size: int, step_elements: int
     return outer_acc, inner_acc
 
   init = (jnp.zeros((nbp, bsz, k_terms), dt), jnp.zeros((nbp, k_terms), dt))
-  outer_rows, inner_blocks = lax.fori_loop(0, count, body, init)
+  outer_rows, inner_blocks = lax.fori_loop(0, steps, body, init)
   # Per block, then over the blocks.
   outer_blocks = jnp.sum(outer_rows, axis=1)
   return jnp.sum(outer_blocks + inner_blocks, axis=0)
@@ -561,93 +512,21 @@ def _pair_max_sums(d, order, gaps, total, transform, block_size: int):
   return tot[0], tot[1], tot[2], tot[3], tot[4]
 
 
-def _objectives_from_sums(val, cost, rev, dv, sv, weights, n: int, dt) -> TreeObjectives:
-  """The :class:`TreeObjectives` of the five pass sums (traced)."""
-  w = jnp.asarray(weights)
-  if n >= 2:
-    two_smallest = -jnp.sum(lax.top_k(-w, 2)[0])
-    rfac = (jnp.sum(w) - two_smallest).astype(dt)
-  else:
-    rfac = jnp.zeros((), dt)
-  return TreeObjectives(cost=cost, revenue=rev, value=val,
-                        revenue_upper_bound=rfac * sv,
-                        value_upper_bound=jnp.sum(w).astype(dt) * dv)
-
-
 @functools.partial(jax.jit, static_argnames=("similarity", "block_size"))
 def _tree_objectives(parent, D, weights, *, similarity, block_size):
   order, gaps, total = _leaf_order_gaps(parent, weights)
   transform = default_similarity if similarity is None else similarity
   val, cost, rev, dv, sv = _pair_max_sums(D, order, gaps, total, transform, block_size)
-  return _objectives_from_sums(val, cost, rev, dv, sv, weights, D.shape[0], D.dtype)
-
-
-@functools.partial(jax.jit, static_argnames=("n",))
-def _objectives_from_parts(parts_sums, weights, *, n):
-  tot = functools.reduce(jnp.add, parts_sums)
-  return _objectives_from_sums(tot[0], tot[1], tot[2], tot[3], tot[4], weights, n,
-                               tot.dtype)
-
-
-@functools.partial(jax.jit, static_argnames=("n", "dtype", "factors", "block_size",
-                                             "step_elements", "parts"))
-def _tables(parent, weights, *, n, dtype, factors, block_size, step_elements, parts):
-  """:func:`_blocked_tables` of a tree, once for all the ranges of a public call."""
-  order, gaps, total = _leaf_order_gaps(parent, weights)
-  return _blocked_tables(order, gaps, total, n, dtype, factors, block_size,
-                         step_elements, parts)
-
-
-@functools.partial(jax.jit, static_argnames=("terms", "transform", "block_size",
-                                             "step_elements", "parts"))
-def _part_sums(M, tabs, first, *, terms, transform, block_size, step_elements, parts):
-  """One range of loop steps of :func:`_blocked_sums` (``first`` traced)."""
-  return _blocked_loop(M, tabs, terms, transform, block_size, step_elements, parts,
-                       first)
-
-
-def _parallel_parts(M, block_size: int = DEFAULT_BLOCK_SIZE) -> int:
-  """Concurrent ranges for a public call's pass over ``M`` (1: the raw kernel)."""
-  n = M.shape[0]
-  parts = _parallel.default_parts(M)
-  if n < 2 or parts == 1:
-    return 1
-  _, _, _, steps = _range_layout(n, block_size, _STEP_ELEMENTS, 1)
-  return int(max(1, min(parts, steps)))
-
-
-def _parallel_blocked(h, M, weights, terms, transform=None, *, parts: int,
-                      block_size: int = DEFAULT_BLOCK_SIZE):
-  """The parts' sums of :func:`_blocked_sums` over ``parts`` concurrent ranges.
-
-  The tree's tables are built once (:func:`_tables`); each range is one
-  dispatch of the same compiled :func:`_part_sums` (its first loop step
-  traced), run from :func:`fairhc_jax._parallel.run_parts`.
-  Returns a list of ``float[len(terms)]``, one per range (add them up).
-  """
-  step = _STEP_ELEMENTS
-  n = M.shape[0]
-  count = _range_layout(n, block_size, step, parts)[3]
-  tabs = _tables(h.parent, weights, n=n, dtype=np.dtype(M.dtype),
-                 factors=tuple(sorted({f for _, f in terms})), block_size=block_size,
-                 step_elements=step, parts=parts)
-  return _parallel.run_parts(
-      lambda first: _part_sums(M, tabs, first, terms=terms, transform=transform,
-                               block_size=block_size, step_elements=step, parts=parts),
-      [p * count for p in range(parts)])
-
-
-@jax.jit
-def _first_of_sum(parts_sums):
-  return functools.reduce(jnp.add, parts_sums)[0]
-
-
-def _one_term(h, M, weights, factor: str, raw) -> jax.Array:
-  """A public one-term objective: the raw kernel, or its concurrent ranges on CPU."""
-  parts = _parallel_parts(M)
-  if parts == 1:
-    return raw(h, M, weights)
-  return _first_of_sum(_parallel_blocked(h, M, weights, (("m", factor),), parts=parts))
+  n = D.shape[0]
+  w = jnp.asarray(weights)
+  if n >= 2:
+    two_smallest = -jnp.sum(lax.top_k(-w, 2)[0])
+    rfac = (jnp.sum(w) - two_smallest).astype(D.dtype)
+  else:
+    rfac = jnp.zeros((), D.dtype)
+  return TreeObjectives(cost=cost, revenue=rev, value=val,
+                        revenue_upper_bound=rfac * sv,
+                        value_upper_bound=jnp.sum(w).astype(D.dtype) * dv)
 
 
 def tree_objectives_kernel(h: Hierarchy, D: jax.Array, weights: jax.Array, *,
@@ -722,7 +601,7 @@ def dasgupta_cost(h: Hierarchy, S, *, weights=None, validate: bool = True) -> ja
     ValueError / TypeError: on a malformed tree, matrix or weights.
   """
   h, S, w = _validated("dasgupta_cost", h, S, "S", "similarity", weights, validate)
-  return _one_term(h, S, w, "lca", dasgupta_cost_kernel)
+  return dasgupta_cost_kernel(h, S, w)
 
 
 def moseley_wang_revenue(h: Hierarchy, S, *, weights=None, validate: bool = True) -> jax.Array:
@@ -738,7 +617,7 @@ def moseley_wang_revenue(h: Hierarchy, S, *, weights=None, validate: bool = True
     A scalar of ``S``'s float dtype; at most :func:`revenue_upper_bound`.
   """
   h, S, w = _validated("moseley_wang_revenue", h, S, "S", "similarity", weights, validate)
-  return _one_term(h, S, w, "complement", moseley_wang_revenue_kernel)
+  return moseley_wang_revenue_kernel(h, S, w)
 
 
 def cohen_addad_value(h: Hierarchy, D, *, weights=None, validate: bool = True) -> jax.Array:
@@ -754,7 +633,7 @@ def cohen_addad_value(h: Hierarchy, D, *, weights=None, validate: bool = True) -
     A scalar of ``D``'s float dtype; at most :func:`value_upper_bound`.
   """
   h, D, w = _validated("cohen_addad_value", h, D, "D", "distance", weights, validate)
-  return _one_term(h, D, w, "lca", cohen_addad_value_kernel)
+  return cohen_addad_value_kernel(h, D, w)
 
 
 def revenue_upper_bound(S, *, weights=None, validate: bool = True) -> jax.Array:
@@ -819,9 +698,4 @@ def tree_objectives(h: Hierarchy, D, *, weights=None,
     _checks.fail(fn, "similarity", "be None or an elementwise function of the distances",
                  repr(similarity), TypeError)
   h, D, w = _validated(fn, h, D, "D", "distance", weights, validate)
-  parts = _parallel_parts(D)
-  if parts == 1:
-    return tree_objectives_kernel(h, D, w, similarity=similarity)
-  transform = default_similarity if similarity is None else similarity
-  sums = _parallel_blocked(h, D, w, _TREE_TERMS, transform, parts=parts)
-  return _objectives_from_parts(sums, w, n=D.shape[0])
+  return tree_objectives_kernel(h, D, w, similarity=similarity)
