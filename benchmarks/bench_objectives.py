@@ -6,7 +6,9 @@ objectives' cost does not depend on the tree's shape), and, warm and in the
 same run (interleaved, best of ``--reps``), with ``block_until_ready``:
 
 * ``jnp.sum(D)`` (jitted): the reference single pass over the matrix;
-* ``check_distances(D)``: the one-pass validation (goal: < 2x the sum);
+* ``check_distances(D)``: the one-pass validation (goal: < 2x the sum), on
+  CPU cut into concurrent row ranges (one per core), and the same pass in
+  one dispatch;
 * every public objective call, validation included: ``tree_objectives(h, D)``
   (all five in one pass, similarity on the fly), ``dasgupta_cost(h, S)``,
   ``moseley_wang_revenue(h, S)``, ``cohen_addad_value(h, D)``,
@@ -93,6 +95,15 @@ def main():
     S = similarity(D, validate=False)
     h = random_tree(n, rng)
     w = jnp.ones(n, jnp.int32)
+    def one_dispatch(f, *a):
+      """``f(*a)`` with the check's pass in one dispatch (no concurrent ranges)."""
+      parts = _checks._default_parts
+      _checks._default_parts = lambda m: 1
+      try:
+        return f(*a)
+      finally:
+        _checks._default_parts = parts
+
     def fresh(f):
       """``f`` with the memory of checked matrices cleared first (it checks)."""
       return lambda: (_checks.forget_validated(), f())[1]
@@ -100,6 +111,7 @@ def main():
     calls = [
         ("jnp.sum(D)", lambda: total(D)),
         ("check_distances(D)", fresh(lambda: check_distances(D))),
+        ("check_distances(D), one dispatch", fresh(lambda: one_dispatch(check_distances, D))),
         ("tree_objectives(h, D)", fresh(lambda: obj.tree_objectives(h, D))),
         ("dasgupta_cost(h, S)", fresh(lambda: obj.dasgupta_cost(h, S))),
         ("moseley_wang_revenue(h, S)", fresh(lambda: obj.moseley_wang_revenue(h, S))),

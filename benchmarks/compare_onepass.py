@@ -10,7 +10,10 @@ checkout's, and times, warm and interleaved (best of ``--reps``, with
   runs), baseline and this checkout (each one's memory of checked arrays
   cleared before each call, so every call checks);
 * ``tree_objectives_kernel(h, D, w)`` (no validation), baseline and this
-  checkout, with the relative difference of the five results.
+  checkout, and the public ``tree_objectives`` / ``cohen_addad_value`` with
+  ``validate=False``, with the relative difference of the five results;
+* the check in one dispatch (``_default_parts`` forced to 1), to separate
+  its concurrent row ranges (one per core on CPU) from the rest.
 
 Both wall time and process CPU time are printed (ratio = time / the sum's):
 on a shared machine the CPU-time ratio is the steadier one, since the sum
@@ -77,6 +80,17 @@ def main():
       mod.forget_validated()
     return mod.check_square_matrix("f", "D", D, zero_diagonal=True)
 
+  def one_dispatch(f, *a):
+    """``f(*a)`` with the check's pass in one dispatch (no concurrent row ranges)."""
+    parts = getattr(_checks, "_default_parts", None)
+    if parts is None:
+      return f(*a)
+    _checks._default_parts = lambda m: 1
+    try:
+      return f(*a)
+    finally:
+      _checks._default_parts = parts
+
   for n in [int(v) for v in args.sizes.split(",")]:
     rng = np.random.default_rng(0)
     D = pairwise_distances(rng.normal(size=(n, 8)).astype(np.float32))
@@ -86,9 +100,18 @@ def main():
         ("jnp.sum(D)", lambda: total(D)),
         ("check, baseline", lambda: fresh_check(D, old_checks)),
         ("check, this checkout", lambda: fresh_check(D)),
+        ("check, this checkout, one dispatch", lambda: one_dispatch(fresh_check, D)),
         ("tree_objectives_kernel, baseline", lambda: old_obj.tree_objectives_kernel(h, D, w)),
         ("tree_objectives_kernel, this checkout",
          lambda: objectives.tree_objectives_kernel(h, D, w)),
+        ("tree_objectives(validate=False), baseline",
+         lambda: old_obj.tree_objectives(h, D, validate=False)),
+        ("tree_objectives(validate=False), this",
+         lambda: objectives.tree_objectives(h, D, validate=False)),
+        ("cohen_addad_value(validate=False), base",
+         lambda: old_obj.cohen_addad_value(h, D, validate=False)),
+        ("cohen_addad_value(validate=False), this",
+         lambda: objectives.cohen_addad_value(h, D, validate=False)),
     ]
     times = best([f for _, f in calls], args.reps)
     s_wall, s_cpu = times[0]
@@ -96,9 +119,10 @@ def main():
       print(f"{n:>6} | {name:<38} | wall {tw * 1e3:9.2f} ms {tw / s_wall:6.2f}x | "
             f"cpu {tc * 1e3:9.2f} ms {tc / s_cpu:6.2f}x", flush=True)
     a = old_obj.tree_objectives_kernel(h, D, w)
-    b = objectives.tree_objectives_kernel(h, D, w)
+    b = objectives.tree_objectives(h, D, validate=False)
     diff = max(abs(float(x) / float(y) - 1) for x, y in zip(b, a) if float(y))
-    print(f"{n:>6} | tree_objectives max relative difference {diff:.2e}", flush=True)
+    print(f"{n:>6} | tree_objectives (this, public) vs baseline kernel: max relative "
+          f"difference {diff:.2e}", flush=True)
     del D
 
 

@@ -24,6 +24,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
+from fairhc_jax import _parallel
+
 
 def is_concrete(x: Any) -> bool:
   """True when ``x`` holds values (not a tracer inside jit/vmap/grad)."""
@@ -132,6 +134,27 @@ def check_ndim(fn: str, arg: str, x, ndim: int, legend: str):
 # is a reduction. Slabs of 2^15 entries (about 128 KB in float32) were the
 # fastest of 2^14-2^17: bigger slabs leave the L2 cache between the body's
 # fusions, smaller ones pay the loop's per-iteration cost.
+#
+# The loop runs on one core (XLA:CPU does not split a while loop's body
+# across threads), so on CPU the slabs are cut into one range per core, each
+# one dispatch of the same compiled part (:func:`_pass_part`) from a thread
+# pool (:mod:`fairhc_jax._parallel`), combined exactly: the parts' row hashes
+# by an elementwise maximum (a row is 0 where a part did not read it, and the
+# same value in every part that did), the column sums mod 2^W, the maxima by
+# a maximum; so the result never depends on the number of ranges.
+#
+# Whole-matrix alternatives measured (issue 10 asked for a check under 2x a
+# ``jnp.sum``; ``benchmarks/bench_floors.py --validation``, n = 4,096, CPU
+# time, other jobs running): float ``min`` or ``max`` alone about 1.1x, both
+# in one program 2.0x, ``all(0 <= D < inf)`` 2.3x; ``D == D.T`` 41x, a
+# materialised ``D.T`` 11x, 64 x 64 tiles against transposed tiles 7.8x (all
+# transposes are slow on XLA:CPU); integer whole-matrix reductions (row or
+# column hash, maximum of bit patterns) 6-8x, and any bitcast ahead of a float
+# reduction is not fused into the YNNPACK reduction (the n x n integer
+# intermediate is materialised: 6.4x for ``sum(float(bits >> 14))``); an
+# exact float-only hash (floor, mod 2^16) 3.0x for its sum alone. Only float
+# matrix-vector products are cheap (``D @ v`` 0.6x, ``v @ D`` 0.8x), but
+# float sums in different orders cannot certify bitwise or 1e-5 symmetry.
 
 SYMMETRY_TOLERANCE = {"float32": 1e-5, "float64": 1e-12}
 """Accepted ``max |D[i, j] - D[j, i]|`` (and ``max |diagonal|`` where a zero
@@ -183,27 +206,24 @@ def _inf_bits(dtype) -> int:
   return int(np.array(np.inf, dtype=dtype).view(_UINT[np.dtype(dtype).itemsize]))
 
 
-@functools.partial(jax.jit, static_argnames=("rows",))
-def _one_pass(m, r, rows: int):
-  """One pass over ``m: float[n, n]`` in contiguous slabs of ``rows`` rows.
+@functools.partial(jax.jit, static_argnames=("rows", "count"))
+def _pass_part(m, r, first, rows: int, count: int):
+  """Slabs ``first .. first + count - 1`` of the one pass (a traced ``first``).
 
-  Args:
-    m: ``float[n, n]``.
-    r: ``uint[n]`` odd hash weights (:func:`_hash_weights`, uint32 or uint64
-      as wide as ``m``'s bit patterns).
-    rows: rows per slab (static).
-
-  Returns:
-    ``(bitwise_symmetric bool[], max_bits uint[], max_abs_diag float[])``;
-    ``max_bits`` is the largest bit pattern (see the comment above).
+  Slab ``t`` covers rows ``[min(t * rows, n - rows), +rows)``: the last real
+  slab ends at ``n`` (overlapping the one before it, whose rows it leaves out
+  of the column hash), and slabs at or past ``ceil(n / rows)`` repeat the last
+  one with no fresh rows, adding nothing. Returns ``(y uint[n], z uint[n],
+  top uint[])``: the row hashes of the rows this part read (0 elsewhere), the
+  part's column-hash sums and its maximum bit pattern.
   """
   n = m.shape[0]
-  nb = -(-n // rows)
   ut = r.dtype
   idx = jnp.arange(rows)
 
-  def body(t, carry):
+  def body(i, carry):
     y, z, top = carry
+    t = first + i
     s = jnp.minimum(t * rows, n - rows)  # the last slab ends at n (overlap)
     b = _as_bits(lax.dynamic_slice_in_dim(m, s, rows, axis=0))  # uint[rows, n]
     h = _mixed(b, m.dtype)
@@ -217,10 +237,63 @@ def _one_pass(m, r, rows: int):
 
   init = (jnp.zeros(n, ut), jnp.zeros((rows, n), ut), jnp.zeros((rows, n), ut))
   # Two slabs per loop step: 6-11% less CPU than one (four or eight: more).
-  y, z, top = lax.fori_loop(0, nb, body, init, unroll=2)
-  z = jnp.sum(z, axis=0, dtype=ut)
+  y, z, top = lax.fori_loop(0, count, body, init, unroll=2)
+  return y, jnp.sum(z, axis=0, dtype=ut), jnp.max(top)
+
+
+@jax.jit
+def _combine_parts(m, ys, zs, tops):
+  """``(bitwise_symmetric, max_bits, max_abs_diag)`` from the parts' outputs.
+
+  A row's hash is 0 in the parts that did not read it and the same value in
+  every part that did (the repeated last slab), so the parts' row hashes
+  combine by an elementwise maximum; the column hashes add (mod 2^W).
+  """
+  n = m.shape[0]
+  y = functools.reduce(jnp.maximum, ys)
+  z = functools.reduce(jnp.add, zs)
+  top = functools.reduce(jnp.maximum, tops)
   diag = jnp.max(jnp.abs(m.reshape(-1)[::n + 1]))
-  return jnp.all(y == z), jnp.max(top), diag
+  return jnp.all(y == z), top, diag
+
+
+def _default_parts(m) -> int:
+  return _parallel.default_parts(m)
+
+
+def _one_pass(m, r, rows: int, parts: Optional[int] = None):
+  """One pass over ``m: float[n, n]`` in contiguous slabs of ``rows`` rows.
+
+  The slabs are split into ``parts`` equal ranges, each one jitted dispatch
+  of :func:`_pass_part` (the same compiled program, a traced first slab),
+  run concurrently from a thread pool when ``parts > 1``, and combined
+  exactly (:func:`_combine_parts`): the result does not depend on ``parts``.
+
+  Args:
+    m: ``float[n, n]``.
+    r: ``uint[n]`` odd hash weights (:func:`_hash_weights`, uint32 or uint64
+      as wide as ``m``'s bit patterns).
+    rows: rows per slab.
+    parts: concurrent dispatches; ``None`` picks
+      :func:`fairhc_jax._parallel.default_parts` (one per core on CPU).
+
+  Returns:
+    ``(bitwise_symmetric bool[], max_bits uint[], max_abs_diag float[])``;
+    ``max_bits`` is the largest bit pattern (see the comment above).
+  """
+  m = jnp.asarray(m)
+  r = jnp.asarray(r)
+  n = m.shape[0]
+  rows = int(max(1, min(rows, n)))
+  nb = -(-n // rows)
+  if parts is None:
+    parts = _default_parts(m)
+  parts = int(max(1, min(parts, nb)))
+  count = -(-nb // parts)
+  outs = _parallel.run_parts(lambda first: _pass_part(m, r, first, rows, count),
+                             [p * count for p in range(parts)])
+  ys, zs, tops = zip(*outs)
+  return _combine_parts(m, ys, zs, tops)
 
 
 @jax.jit
@@ -308,7 +381,8 @@ def check_square_matrix(
 ):
   """Validates a square, symmetric, finite, non-negative matrix in one pass.
 
-  One blocked pass over the matrix (see the comment above ``_one_pass``):
+  One blocked pass over the matrix (see the comment above ``_one_pass``; on
+  CPU cut into concurrent row ranges, one per core):
   finiteness and non-negativity (one unsigned maximum of the bit patterns),
   bitwise symmetry (an exact integer hash of rows against columns; it never
   rejects a symmetric matrix and misses an asymmetric one with the

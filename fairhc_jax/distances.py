@@ -215,8 +215,9 @@ def pairwise_distances(X, *, block_size: Optional[int] = None,
 def check_distances(D, *, zero_diagonal: bool = True) -> jax.Array:
   """Validates a distance matrix once, so later calls can skip it (``validate=False``).
 
-  One blocked pass (see :func:`fairhc_jax._checks.check_square_matrix`):
-  finite, non-negative, symmetric, and (by default) a zero diagonal. Every
+  One blocked pass (see :func:`fairhc_jax._checks.check_square_matrix`; on
+  CPU cut into concurrent row ranges, one per core): finite, non-negative,
+  symmetric, and (by default) a zero diagonal. Every
   function taking a matrix accepts ``validate=False``; the pipelines check
   their matrix once this way and call the kernels directly. Example::
 

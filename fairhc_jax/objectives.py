@@ -63,6 +63,21 @@ error is a few units of ``n * eps`` at worst, and measured at ``n = 10,000``
 float32 (``B`` = 64 and 128) and ``1e-14`` in float64. Revenue is summed from its
 own non-negative factors ``w(V) - w(lca)`` (no cancellation against the cost).
 
+Measured alternatives that did not help (jax 0.10, XLA:CPU, 2 cores; n =
+4,000 unless stated; other jobs running): a second sum in the loop's
+variadic reduction costs about as much as the first (one term 30-35 ms of
+CPU, two 58-70 ms, five about 90 ms), one ``jnp.sum`` per term 2x and one
+reduction of the stacked terms 4x the variadic form
+(``benchmarks/bench_floors.py --terms``); d(V) and s(V) as whole-matrix
+passes beside a three-term loop were slower than the five-term loop (104
+against 91 ms); a fully unrolled loop was 2x slower. Unlike the matrix
+check's loop (small slabs, one core: :mod:`fairhc_jax._parallel` cuts it
+into concurrent row ranges), this loop already runs on both cores (its
+gather is a partitioned fusion; CPU time about 1.9x wall time), and cutting
+it into concurrent ranges the same way gained nothing (n = 4,000: 5.5x ->
+6.1x a sum for the value, 14.0x -> 15.4x for all five; n = 8,000: 5.2x ->
+4.9x and 13.1x -> 13.1x; quieter machine).
+
 The public functions validate their inputs in Python and then call the raw
 kernels (``*_kernel``, all backed by the one jitted
 :func:`lca_weight_sum_kernel`), which take ``weights`` as an array and do no

@@ -224,3 +224,80 @@ def test_checked_jax_array_is_remembered(monkeypatch):
   _checks.forget_validated()
   _checks.check_square_matrix("f", "D", d)
   assert len(calls) == 7
+
+
+# ---------------------------------------------------------------------------
+# The pass cut into concurrent row ranges (one dispatch each, on CPU).
+
+
+def _one_pass_values(m, r, rows, parts):
+  sym, top, diag = _checks._one_pass(m, r, rows, parts=parts)
+  return bool(sym), int(top), float(diag)
+
+
+def test_one_pass_in_ranges_equals_one_dispatch():
+  n = 37  # 8 slabs of 5 rows; the last one overlaps the one before it
+  r = _weights(n, 1)
+  sym = _distances(n, 2)
+  flipped = sym.copy()
+  flipped[36, 3] = np.nextafter(flipped[36, 3], np.float32(10))  # in the last slab
+  early = sym.copy()
+  early[2, 30] *= 2  # in the first slab
+  bad = sym.copy()
+  bad[35, 1] = np.nan  # in the overlap of the last two slabs
+  truth = {"sym": True, "flipped": False, "early": False, "bad": False}
+  for name, m in {"sym": sym, "flipped": flipped, "early": early, "bad": bad}.items():
+    one = _one_pass_values(m, r, 5, 1)
+    assert one[0] == truth[name], name
+    for parts in (2, 3, 7, 8, 20):
+      assert _one_pass_values(m, r, 5, parts) == one, (name, parts)
+  # The maximum bit pattern is the float maximum for a valid matrix.
+  assert _one_pass_values(sym, r, 5, 3)[1] == int(np.max(sym).view(np.uint32))
+
+
+def test_check_in_concurrent_ranges_names_every_rejection(monkeypatch):
+  from fairhc_jax import _parallel
+  monkeypatch.setattr(_parallel, "MIN_ENTRIES", 0)
+  monkeypatch.setattr(_parallel, "cpu_count", lambda: 3)
+  seen = []
+  real = _parallel.run_parts
+  monkeypatch.setattr(_parallel, "run_parts",
+                      lambda f, firsts: seen.append(len(firsts)) or real(f, firsts))
+  n = 301  # 3 slabs of 108 rows (the last overlapping): 3 ranges of one slab
+  d = _distances(n)
+  out = _checks.check_square_matrix("f", "D", d, zero_diagonal=True)
+  np.testing.assert_array_equal(np.asarray(out), d)
+  assert seen == [3]
+  e = d.copy()
+  e[n - 1, 4] = np.nan
+  with pytest.raises(ValueError, match=rf"f: D must be finite .* at \[{n - 1}, 4\]"):
+    _checks.check_square_matrix("f", "D", e)
+  e = d.copy()
+  e[200, 7] = -2.0
+  e[7, 200] = -2.0
+  with pytest.raises(ValueError, match=r"f: D must be non-negative .* minimum entry -2"):
+    _checks.check_square_matrix("f", "D", e)
+  e = d.copy()
+  e[150, 250] += 1.0  # one entry, in the middle range
+  with pytest.raises(ValueError, match=r"f: D must be symmetric .* = 1$"):
+    _checks.check_square_matrix("f", "D", e)
+  e = d.copy()
+  e[299, 299] = 1.0
+  with pytest.raises(ValueError, match=r"f: D must have a zero diagonal, got max \|diagonal\| = 1"):
+    _checks.check_square_matrix("f", "D", e, zero_diagonal=True)
+  assert seen == [3] * 5
+
+
+def test_check_in_concurrent_ranges_float64(monkeypatch):
+  from fairhc_jax import _parallel
+  monkeypatch.setattr(_parallel, "MIN_ENTRIES", 0)
+  monkeypatch.setattr(_parallel, "cpu_count", lambda: 3)
+  n = 301
+  d = _distances(n).astype(np.float64)
+  with jax.enable_x64(True):
+    out = _checks.check_square_matrix("f", "D", d, zero_diagonal=True)
+    assert out.dtype == np.float64
+    e = d.copy()
+    e[150, 250] += 1e-9  # far above the float64 tolerance, one entry
+    with pytest.raises(ValueError, match="f: D must be symmetric"):
+      _checks.check_square_matrix("f", "D", e)
