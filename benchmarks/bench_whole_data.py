@@ -113,6 +113,8 @@ def main():
                        "fair_hierarchical_clustering on the points in file order (it "
                        "sorts by colour itself and maps the outputs back), then "
                        "res.objectives(); phases from its stats")
+  ap.add_argument("--start", choices=list(fhc.STARTS), default="random",
+                  help="with --pipeline: the local search's starting decomposition")
   ap.add_argument("--out", default=None)
   a = ap.parse_args()
 
@@ -195,7 +197,7 @@ def run_pipeline(a, X, colors, constraint, key):
   """The public pipeline in one call; its phases from ``res.stats``."""
   n = len(X)
   res = phase("fair_hierarchical_clustering", lambda: fhc.fair_hierarchical_clustering(
-      key, X, colors, constraint=constraint, progress=False))
+      key, X, colors, constraint=constraint, progress=False, start=a.start))
   call = ROWS.pop()
   s = res.stats
   hwm = call[2]
@@ -217,7 +219,7 @@ def run_pipeline(a, X, colors, constraint, key):
 
 def write(a, n):
   loader, color, constraint = SETS[a.data]
-  tag = "_pipeline" if a.pipeline else ""
+  tag = ("_pipeline" if a.pipeline else "") + ("_projection" if a.start != "random" else "")
   out = pathlib.Path(a.out or ROOT / "benchmarks" / "results" / f"whole_{a.data}{tag}.txt")
   with open(out, "w") as f:
     f.write(f"{a.data}: n = {n}, {constraint}; jax {jax.__version__} on "
@@ -227,7 +229,8 @@ def write(a, n):
     f.write(f"command: python benchmarks/bench_whole_data.py --data {a.data}"
             + (f" --n {a.n}" if a.n else "") + (" --skip " + " ".join(a.skip) if a.skip else "")
             + (" --keep-order" if a.keep_order else "")
-            + (" --pipeline" if a.pipeline else "") + "\n")
+            + (" --pipeline" if a.pipeline else "")
+            + (f" --start {a.start}" if a.start != "random" else "") + "\n")
     f.write(f"points {'in file order' if a.keep_order or a.pipeline else 'sorted by colour'}"
             + (" (the pipeline sorts internally)" if a.pipeline else "") + "\n")
     f.write(f"{'phase':<26} {'seconds':>9} {'VmHWM GiB':>10} {'VmRSS GiB':>10}\n")

@@ -909,6 +909,64 @@ def _swap_row_slice(D, table, f, own, column, lo: int, size: int, with_column=Fa
   return row
 
 
+@functools.partial(jax.jit, static_argnames=("num_fairlets",))
+def _spread_kernel(key, fairlet_of, colors, scores, *, num_fairlets: int):
+  perm = jax.random.permutation(key, num_fairlets).astype(jnp.int32)
+  f = perm[fairlet_of]
+  points = jnp.lexsort((scores, colors))    # each colour's points by score (ties: index)
+  slots = jnp.lexsort((f, colors))          # each colour's slots by (shuffled) fairlet id
+  return jnp.zeros_like(f).at[points].set(f[slots])
+
+
+def spread_by_score(key: jax.Array, decomposition: Decomposition, colors: Any,
+                    scores: Any) -> Decomposition:
+  """A decomposition with the same fairlets' colour counts, points placed by a 1-D score.
+
+  The fairlet ids are shuffled (``key``); then, for every colour, its points
+  in increasing ``scores`` (ties by index) take that colour's slots in
+  increasing fairlet id. So every fairlet keeps its number of points of each
+  colour (its fairness is unchanged) and gathers points of similar score:
+  with ``scores`` a projection of the points on their first principal
+  direction, the local search starts from fairlets of nearby points instead
+  of random ones (see ``start="projection"`` in
+  :func:`fairhc_jax.algorithms.fairlet_hc.fair_hierarchical_clustering`).
+  The local search's guarantee holds from any valid decomposition.
+
+  Args:
+    key: PRNG key (the shuffle of fairlet ids).
+    decomposition: a valid :class:`Decomposition` of ``colors``.
+    colors: ``int[n]``.
+    scores: ``float[n]``.
+
+  Returns:
+    A :class:`Decomposition` with the same ``num_fairlets`` and ``max_size``.
+  """
+  f = _spread_kernel(key, jnp.asarray(decomposition.fairlet_of, jnp.int32),
+                     jnp.asarray(colors, jnp.int32), jnp.asarray(scores),
+                     num_fairlets=decomposition.num_fairlets)
+  return Decomposition(fairlet_of=f, num_fairlets=decomposition.num_fairlets,
+                       max_size=decomposition.max_size)
+
+
+@jax.jit
+def principal_scores(X: jax.Array) -> jax.Array:
+  """``float[n]``: the centred points projected on their first principal direction.
+
+  Power iteration on ``Xc^T Xc`` (64 rounds, from the all-ones direction);
+  all zeros when the points do not vary. ``X: float[n, d]``.
+  """
+  xc = X - jnp.mean(X, axis=0)
+  d = X.shape[1]
+
+  def power(_, v):
+    w = xc.T @ (xc @ v)
+    norm = jnp.linalg.norm(w)
+    return jnp.where(norm > 0, w / jnp.where(norm > 0, norm, 1), v)
+
+  v = jax.lax.fori_loop(0, 64, power, jnp.full((d,), 1 / np.sqrt(d), X.dtype))
+  return xc @ v
+
+
 def color_blocks(colors: Any) -> Optional[tuple[tuple[int, int], ...]]:
   """``((lo_0, size_0), ...)`` when the colours are sorted, else ``None``.
 

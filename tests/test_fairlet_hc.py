@@ -659,3 +659,68 @@ def test_precomputed_without_room_for_a_sorted_copy_stays_in_caller_order(monkey
                                            schedule=None)
       monkeypatch.setattr(memory, "free_bytes", lambda device=None: free)
       np.testing.assert_array_equal(np.asarray(a.fairlets)[order], np.asarray(b.fairlets))
+
+
+# --------------------------------------------------------------------------- start="projection"
+
+
+def test_spread_by_score_matches_a_literal_reassignment():
+  rng = np.random.default_rng(7)
+  n = 50
+  colors = np.r_[np.zeros(14, int), np.ones(36, int)]
+  rng.shuffle(colors)
+  dec = fl.fairlet_decomposition(jax.random.key(3), colors, Balance(1, 3))
+  scores = rng.integers(0, 12, n).astype(np.float32)      # many ties
+  key = jax.random.key(5)
+  out = fl.spread_by_score(key, dec, colors, scores)
+  assert (out.num_fairlets, out.max_size) == (dec.num_fairlets, dec.max_size)
+  perm = np.asarray(jax.random.permutation(key, dec.num_fairlets))
+  f = np.asarray(dec.fairlet_of)
+  want = np.empty(n, int)
+  for c in (0, 1):
+    members = [i for i in range(n) if colors[i] == c]
+    ranked = sorted(members, key=lambda i: (scores[i], i))
+    slots = sorted(int(perm[f[i]]) for i in members)
+    for i, s in zip(ranked, slots):
+      want[i] = s
+  np.testing.assert_array_equal(np.asarray(out.fairlet_of), want)
+  # every fairlet keeps its number of points of each colour
+  k = dec.num_fairlets
+  before = np.zeros((k, 2), int)
+  after = np.zeros((k, 2), int)
+  for i in range(n):
+    before[perm[f[i]], colors[i]] += 1
+    after[want[i], colors[i]] += 1
+  np.testing.assert_array_equal(after, before)
+
+
+def test_principal_scores_match_the_svd():
+  rng = np.random.default_rng(8)
+  X = rng.normal(size=(80, 4)) * np.array([5.0, 1.0, 0.5, 0.2]) + 3
+  with jax.enable_x64(True):
+    got = np.asarray(fl.principal_scores(jnp.asarray(X)))
+  Xc = X - X.mean(0)
+  v = np.linalg.svd(Xc, full_matrices=False)[2][0]
+  want = Xc @ v
+  want = want if want @ got >= 0 else -want
+  np.testing.assert_allclose(got, want, rtol=1e-8, atol=1e-8)
+  assert not np.any(np.asarray(fl.principal_scores(jnp.ones((5, 2), jnp.float32))))
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "precomputed"])
+def test_projection_start_is_fair_and_locally_searched(metric):
+  X, colors = instance(1, 40, 12)
+  D = euclid(X)
+  arg = X if metric == "euclidean" else D.astype(np.float32)
+  r = fhc.fair_hierarchical_clustering(jax.random.key(0), arg, colors, balance=(1, 3),
+                                       start="projection", metric=metric)
+  validate(r.hierarchy)
+  assert_fair(r.hierarchy.parent, colors, r.fairlets, "linkage", balance=(1, 3))
+  f = np.asarray(r.fairlets)
+  phi = sum(D[a, b] for a in range(40) for b in range(a + 1, 40) if f[a] == f[b])
+  np.testing.assert_allclose(r.stats.phi_after, phi, rtol=1e-4)
+  assert r.stats.phi_after <= r.stats.phi_before * (1 + 1e-6)
+  with pytest.raises(ValueError, match=r"fair_hierarchical_clustering: start must be one of "
+                                       r"'random', 'projection', got 'pca'"):
+    fhc.fair_hierarchical_clustering(jax.random.key(0), X, colors, balance=(1, 3),
+                                     start="pca")

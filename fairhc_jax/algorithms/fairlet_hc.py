@@ -62,6 +62,8 @@ def _pad_distance(blocks, real):
 
 
 INNER = ("linkage", "flat")
+STARTS = ("random", "projection")
+"""The local search's starting decompositions (``start=`` of :func:`fair_hierarchical_clustering`)."""
 """How a fairlet's points hang below it: an average-linkage subtree (the
 paper's) or one flat node with all of them as children."""
 
@@ -527,6 +529,7 @@ def fair_hierarchical_clustering(
     inner: str = "linkage",
     max_steps: Optional[int] = None,
     progress="auto",
+    start: str = "random",
 ) -> FairHCResult:
   """Fair hierarchical clustering by fairlets, local search and average linkage.
 
@@ -561,6 +564,17 @@ def fair_hierarchical_clustering(
     max_steps: optional cap on local-search steps.
     progress: a progress line for the local search on stderr: ``"auto"``
       (shown once it has run 2 s), ``True`` or ``False``.
+    start: the local search's starting decomposition: ``"random"`` (default,
+      the paper's: the random fair decomposition) or ``"projection"`` (the
+      same fairlet colour counts, each colour's points placed in the order
+      of their first principal component, or of their distance to a far
+      point with ``metric="precomputed"``; :func:`fairhc_jax.fairlets.spread_by_score`).
+      Both start from a valid decomposition, so the search's guarantee is the
+      same. Measured on the first 8,000 Census points (gender,
+      ``Balance(1, 3)``, measured while other jobs ran): ``"projection"``
+      needed 3,615 swaps in 44 steps against 11,913 in 87 (local search
+      2.4 s against 7.8 s) and ended at a lower fairlet cost (phi 2.51e7
+      against 2.90e7; value / upper bound 0.8441 against 0.8438).
 
   Returns:
     A :class:`FairHCResult` with ``.hierarchy``, ``.fairlets``, ``.stats``,
@@ -622,6 +636,7 @@ def fair_hierarchical_clustering(
   n = x.shape[0]
   c, _ = _checks.check_colors(fn, "colors", colors, n, batched=False)
   k_dec, k_search = jax.random.split(key)
+  _checks.check_choice(fn, "start", start, STARTS)
   # Colour order (see "Point order" above): the decomposition is always drawn
   # on the colour-sorted positions; the run works on them and maps every
   # output back. A precomputed matrix is permuted into a copy only when a
@@ -662,6 +677,16 @@ def fair_hierarchical_clustering(
   else:
     D = _ready(pairwise_distances(x if order is None else x[jnp.asarray(order)]))
   t_dist = time.perf_counter() - t0 if (copy or not precomputed) else 0.0
+
+  if start == "projection":
+    t0 = time.perf_counter()
+    if precomputed:   # the distances to the point farthest from point 0
+      scores = D[jnp.argmax(D[0])]
+    else:
+      scores = _fl.principal_scores(x if order is None else x[jnp.asarray(order)])
+    dec = _fl.spread_by_score(jax.random.fold_in(k_dec, 1), dec, c_run, scores)
+    _ready(dec.fairlet_of)
+    t_dec += time.perf_counter() - t0
 
   t0 = time.perf_counter()
   search = local_search(schedule or "fast", eps)
