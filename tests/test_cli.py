@@ -152,6 +152,7 @@ def test_fairlets_on_a_csv_writes_a_valid_tree_and_an_honest_report(people, caps
   assert rep["groups"]["labels"] == ["men", "women"]
   assert rep["groups"]["counts"] == [24, 12]
   assert rep["input"]["features"] == ["x", "y"] and rep["input"]["group"] == "sex"
+  assert rep["parameters"]["start"] == "random"
   assert set(rep["phase_seconds"]) >= {"read", "distances", "fairlets + tree", "write"}
   assert rep["versions"]["jax"] and rep["versions"]["fairhc_jax"] == fh.__version__
   # The report's fairness is fairness_report's, and an independent count agrees.
@@ -319,3 +320,13 @@ def test_help_has_an_example_per_subcommand(capsys):
     cli.main(["fairlets", "--schedule", "slow"])
   assert e.value.code == 2
   assert "argument --schedule: invalid choice: 'slow'" in capsys.readouterr().err
+
+
+def test_fairlets_start_option(capsys):
+  p = cli.build_parser()
+  args = p.parse_args(["fairlets", "--csv", "p.csv", "--group", "sex", "--start", "projection"])
+  assert args.start == "projection"
+  assert p.parse_args(["fairlets", "--csv", "p.csv", "--group", "sex"]).start == "random"
+  with pytest.raises(SystemExit):
+    p.parse_args(["fairlets", "--csv", "p.csv", "--group", "sex", "--start", "pca"])
+  assert "invalid choice: 'pca'" in capsys.readouterr().err

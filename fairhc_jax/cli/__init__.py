@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
                  help="a swap is kept if it lowers the objective by a factor (1 + eps/n)")
   p.add_argument("--max-steps", type=_int_at_least(0), default=None,
                  help="cap on local search steps")
+  p.add_argument("--start", choices=("random", "projection"), default="random",
+                 help="the local search's starting decomposition: random (the paper's, "
+                      "default) or projection (points placed in fairlets by a 1-D "
+                      "projection: fewer swaps on large sets)")
   p.set_defaults(run="run_fairlets")
 
   p = add("reduce", "the Knittel et al. reductions of a linkage tree")

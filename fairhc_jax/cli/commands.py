@@ -365,14 +365,14 @@ def run_fairlets(args) -> int:
     res = fairlet_hc.fair_hierarchical_clustering(
         jax.random.key(args.seed), D, inp.colors, constraint=constraint,
         metric="precomputed", schedule=args.schedule, eps=args.eps,
-        max_steps=args.max_steps, progress=ph._visible or False)
+        max_steps=args.max_steps, progress=ph._visible or False, start=args.start)
     h = jax.block_until_ready(res.hierarchy)
   with ph("baseline"):
     h_avg = jax.block_until_ready(linkage(D, method="average"))
   with ph("report"):
     rep = base_report("fairlets", args, inp, {
         "constraint": str(res.constraint), "schedule": args.schedule, "eps": args.eps,
-        "max_steps": args.max_steps, "seed": args.seed})
+        "max_steps": args.max_steps, "start": args.start, "seed": args.seed})
     rep["objectives"] = objectives(h, D, S)
     rep["objectives"]["baseline_average_linkage"] = objectives(h_avg, D, S)
     rep["fairness"] = fairness_stats(h, inp.colors, res.constraint, res.scope, _c(inp),
