@@ -101,13 +101,14 @@ def peers(D64):
   return out
 
 
-def one_run(key, X, colors, target, schedule, with_peers, with_avg=True, inner="linkage"):
+def one_run(key, X, colors, target, schedule, with_peers, with_avg=True, inner="linkage",
+            start="random"):
   """Runs the pipeline once and evaluates it; returns a dict of numbers.
 
   ``with_avg=False`` (whole data sets) skips average linkage and the tree on
   the random fairlets (no ``rv0``, ``rv1``, ``cost``), to save memory.
   """
-  kw = dict(constraint=target, inner=inner)
+  kw = dict(constraint=target, inner=inner, start=start)
   kw["progress"] = False  # time the search as one call; keep the table clean
   if with_avg:
     # The tree on the random fairlets (same key: same initial decomposition).
@@ -162,6 +163,8 @@ def main():
                  default=[400, 800, 1600, 3200, 6400, 12800])
   p.add_argument("--reps", type=int, default=5, help="samples per size")
   p.add_argument("--schedule", default="fast", choices=["fast", "random"])
+  p.add_argument("--start", default="random", choices=list(fhc.STARTS),
+                 help="the local search's starting decomposition (rf0/rv0 are the start's)")
   p.add_argument("--inner", default="linkage", choices=list(fhc.INNER),
                  help="how each fairlet hangs below its node (see fairlet_tree)")
   p.add_argument("--no-peers", action="store_true", help="skip SciPy / fastcluster")
@@ -173,7 +176,7 @@ def main():
   args = p.parse_args()
 
   print(f"jax {jax.__version__} on {jax.devices()[0].platform}, "
-        f"schedule={args.schedule}, inner={args.inner}, float32")
+        f"schedule={args.schedule}, inner={args.inner}, start={args.start}, float32")
   header = "data            n     " + " ".join(f"{c:>8}" for c, _ in COLS)
   print(header)
   names = [args.full] if args.full else args.data
@@ -206,7 +209,7 @@ def main():
         t = time.perf_counter()
         res = one_run(key, X, colors, target, args.schedule,
                       with_peers=not (args.no_peers or args.full),
-                      with_avg=not args.full, inner=args.inner)
+                      with_avg=not args.full, inner=args.inner, start=args.start)
         if rep == 0 and not args.full:
           compile_s = time.perf_counter() - t  # compile + one run: not averaged
           continue
