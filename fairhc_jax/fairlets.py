@@ -941,20 +941,38 @@ def spread_by_score(key: jax.Array, decomposition: Decomposition, colors: Any,
   Returns:
     A :class:`Decomposition` with the same ``num_fairlets`` and ``max_size``.
   """
-  f = _spread_kernel(key, jnp.asarray(decomposition.fairlet_of, jnp.int32),
-                     jnp.asarray(colors, jnp.int32), jnp.asarray(scores),
-                     num_fairlets=decomposition.num_fairlets)
+  fn = "spread_by_score"
+  if not isinstance(decomposition, Decomposition):
+    _checks.fail(fn, "decomposition", "be a Decomposition", _checks.describe(decomposition),
+                 TypeError)
+  fairlet_of = jnp.asarray(decomposition.fairlet_of, jnp.int32)
+  n = fairlet_of.shape[0]
+  c, _ = _checks.check_colors(fn, "colors", colors, n, batched=False)
+  s = _checks.as_float(fn, "scores", scores)
+  if s.shape != (n,):
+    _checks.fail(fn, "scores", f"be float[{n}] (one score per point)", _checks.describe(s))
+  if _checks.is_concrete(s) and not bool(jnp.all(jnp.isfinite(s))):
+    bad = int(np.argmax(~np.isfinite(np.asarray(s))))
+    _checks.fail(fn, "scores", "be finite", f"a NaN or infinite value at index {bad}")
+  f = _spread_kernel(key, fairlet_of, c, s, num_fairlets=decomposition.num_fairlets)
   return Decomposition(fairlet_of=f, num_fairlets=decomposition.num_fairlets,
                        max_size=decomposition.max_size)
 
 
-@jax.jit
-def principal_scores(X: jax.Array) -> jax.Array:
+def principal_scores(X: Any) -> jax.Array:
   """``float[n]``: the centred points projected on their first principal direction.
 
   Power iteration on ``Xc^T Xc`` (64 rounds, from the all-ones direction);
-  all zeros when the points do not vary. ``X: float[n, d]``.
+  all zeros when the points do not vary. The sign is arbitrary.
+
+  Args:
+    X: ``float[n, d]`` finite points.
   """
+  return _principal_scores(_checks.check_points("principal_scores", "X", X))
+
+
+@jax.jit
+def _principal_scores(X: jax.Array) -> jax.Array:
   xc = X - jnp.mean(X, axis=0)
   d = X.shape[1]
 

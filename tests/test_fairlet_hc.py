@@ -724,3 +724,25 @@ def test_projection_start_is_fair_and_locally_searched(metric):
                                        r"'random', 'projection', got 'pca'"):
     fhc.fair_hierarchical_clustering(jax.random.key(0), X, colors, balance=(1, 3),
                                      start="pca")
+
+
+def test_spread_and_scores_reject_bad_input():
+  colors = np.array([0, 1, 1, 0, 1, 1])
+  dec = fl.fairlet_decomposition(jax.random.key(0), colors, Balance(1, 2))
+  key = jax.random.key(1)
+  with pytest.raises(ValueError, match=r"spread_by_score: scores must be float\[6\] \(one "
+                                       r"score per point\), got array of shape \(5,\)"):
+    fl.spread_by_score(key, dec, colors, np.zeros(5))
+  with pytest.raises(ValueError, match=r"spread_by_score: scores must be finite, got a NaN "
+                                       r"or infinite value at index 2"):
+    fl.spread_by_score(key, dec, colors, np.array([0, 1, np.nan, 3, 4, 5.0]))
+  with pytest.raises(ValueError, match=r"spread_by_score: colors must"):
+    fl.spread_by_score(key, dec, colors[:5], np.zeros(6))
+  with pytest.raises(TypeError, match=r"spread_by_score: decomposition must be a "
+                                      r"Decomposition, got array"):
+    fl.spread_by_score(key, np.zeros(6, int), colors, np.zeros(6))
+  with pytest.raises(ValueError, match=r"principal_scores: X must be a 2-D point matrix"):
+    fl.principal_scores(np.zeros(4))
+  with pytest.raises(ValueError, match=r"principal_scores: X must be finite, got a NaN or "
+                                       r"infinite value at row 1, column 0"):
+    fl.principal_scores(np.array([[0.0, 1.0], [np.inf, 2.0]]))

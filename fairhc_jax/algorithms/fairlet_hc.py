@@ -62,10 +62,11 @@ def _pad_distance(blocks, real):
 
 
 INNER = ("linkage", "flat")
-STARTS = ("random", "projection")
-"""The local search's starting decompositions (``start=`` of :func:`fair_hierarchical_clustering`)."""
 """How a fairlet's points hang below it: an average-linkage subtree (the
 paper's) or one flat node with all of them as children."""
+
+STARTS = ("random", "projection")
+"""The local search's starting decompositions (``start=`` of :func:`fair_hierarchical_clustering`)."""
 
 
 PORTABLE_SUMS_ON_CPU = False
@@ -571,7 +572,7 @@ def fair_hierarchical_clustering(
       point with ``metric="precomputed"``; :func:`fairhc_jax.fairlets.spread_by_score`).
       Both start from a valid decomposition, so the search's guarantee is the
       same. Measured on the first 8,000 Census points (gender,
-      ``Balance(1, 3)``, measured while other jobs ran): ``"projection"``
+      ``Balance(1, 3)``, one run each): ``"projection"``
       needed 3,615 swaps in 44 steps against 11,913 in 87 (local search
       2.4 s against 7.8 s) and ended at a lower fairlet cost (phi 2.51e7
       against 2.90e7; value / upper bound 0.8441 against 0.8438).
@@ -683,7 +684,7 @@ def fair_hierarchical_clustering(
     if precomputed:   # the distances to the point farthest from point 0
       scores = D[jnp.argmax(D[0])]
     else:
-      scores = _fl.principal_scores(x if order is None else x[jnp.asarray(order)])
+      scores = _fl._principal_scores(x if order is None else x[jnp.asarray(order)])
     dec = _fl.spread_by_score(jax.random.fold_in(k_dec, 1), dec, c_run, scores)
     _ready(dec.fairlet_of)
     t_dec += time.perf_counter() - t0
